@@ -1,0 +1,23 @@
+import pytest
+from django.conf import settings
+
+
+@pytest.fixture
+def redis_conn():
+    import redis
+
+    conn = redis.Redis.from_url(settings.REDIS_URL)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+@pytest.fixture
+def engine_db(transactional_db, redis_conn):
+    """A real database whose commits fire on_commit hooks, and an empty Redis."""
+    yield
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("alice", password="pw-alice-123")

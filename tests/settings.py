@@ -1,0 +1,38 @@
+"""Test settings: the project's, plus a test app, fast timings, and an embedded Redis when REDIS_URL is unset.
+
+Worker processes started by the tests inherit REDIS_URL and DATABASE_URL from the environment.
+"""
+
+import atexit
+import os
+import tempfile
+from pathlib import Path
+
+if not os.environ.get("REDIS_URL"):
+    from workflows import redis_server
+
+    _redis_dir = Path(tempfile.mkdtemp(prefix="workflows-test-redis-"))
+    _redis_proc, os.environ["REDIS_URL"] = redis_server.start(_redis_dir, appendonly=False)
+    atexit.register(redis_server.stop, _redis_proc)
+
+from project.settings import *  # noqa: E402,F403
+from project.settings import DATABASES, INSTALLED_APPS, VAR_DIR  # noqa: E402
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # a file, not :memory:, so that worker processes share the test database
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+
+WORKFLOWS = {
+    "POOLS": {
+        "default": {"queue": "default", "max_parallel": 10},
+        "narrow": {"queue": "default", "max_parallel": 3},
+    },
+    "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.SimpleWorker"),
+    "HEARTBEAT_SECONDS": 0.2,
+    "LEASE_SECONDS": float(os.environ.get("WORKFLOWS_LEASE_SECONDS", "30")),
+    "TICK_SECONDS": 0.1,
+    "DEFAULT_BACKOFF": 0.01,
+}

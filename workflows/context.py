@@ -1,0 +1,75 @@
+"""What user code sees: ``StepContext`` inside a step, ``Context`` in conditions and map functions."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .exceptions import Bail
+
+
+def _result(run_id: int, step_id: str) -> Any:
+    from .models import StepRun, StepStatus
+
+    row = (
+        StepRun.objects.filter(run_id=run_id, path=step_id, status=StepStatus.SUCCEEDED)
+        .order_by("-block", "-attempt")
+        .values_list("output", flat=True)
+        .first()
+    )
+    if row is None and not StepRun.objects.filter(run_id=run_id, path=step_id).exists():
+        raise KeyError(f"No step {step_id!r} in run {run_id}")
+    return row
+
+
+@dataclass(frozen=True)
+class Context:
+    """Given to branch conditions and ``map`` functions."""
+
+    data: Any
+    run_input: Any
+    run_id: int
+    iteration: int = 1
+
+    def result(self, step_id: str) -> Any:
+        """JSON output of the latest successful attempt of ``step_id`` in this run (None if it has none)."""
+        return _result(self.run_id, step_id)
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Given to a step function as its first argument."""
+
+    run_id: int
+    step_id: str
+    path: str
+    attempt: int
+    run_input: Any
+    resume_data: Any = None
+    step_run_id: int = 0
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    def result(self, step_id: str) -> Any:
+        return _result(self.run_id, step_id)
+
+    def bail(self, output: Any = None) -> None:
+        """End the whole run now as succeeded with ``output``."""
+        raise Bail(output)
+
+    def log(self, message: str, **data: Any) -> None:
+        """Store a log line in the run's journal (streamed live to the dashboard)."""
+        from .events import append
+
+        append(self.run_id, "step_log", self.path, message=str(message), attempt=self.attempt, **data)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        from .events import append
+
+        fraction = max(0.0, min(1.0, float(fraction)))
+        append(self.run_id, "step_progress", self.path, fraction=fraction, message=message)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the run was cancelled; a long step may check it to stop early and cleanly."""
+        return self._cancel.is_set()

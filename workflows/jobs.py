@@ -1,0 +1,72 @@
+"""The RQ entry point: claim a StepRun, run the user's function, report the outcome to the engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from django.db import close_old_connections
+
+from . import engine
+from .context import StepContext
+from .exceptions import Bail, InvalidInput, NonRetryableError, StepInterrupted, StepTimeout, WorkflowsError
+from .schema import jsonable
+from .watchdog import Watchdog
+
+log = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_step(step_run_id: int) -> None:
+    """Run one step attempt. A job that cannot claim its StepRun (duplicate, late, canceled) just returns."""
+    close_old_connections()
+    try:
+        _execute(int(step_run_id))
+    finally:
+        close_old_connections()
+
+
+def _execute(step_run_id: int) -> None:
+    sr = engine.claim(step_run_id, worker_name())
+    if sr is None:
+        log.info("step run %s is not claimable; skipped", step_run_id)
+        return
+    try:
+        graph = engine.graph_for(sr.run)
+        node = graph.blocks[sr.block].node(sr.step_id)
+        run_input = graph.typed_input(sr.run.input)
+    except WorkflowsError as exc:
+        engine.fail(sr, exc, retryable=False, traceback="")
+        return
+    ctx = StepContext(
+        run_id=sr.run_id,
+        step_id=sr.step_id,
+        path=sr.path,
+        attempt=sr.attempt,
+        run_input=run_input,
+        step_run_id=sr.pk,
+    )
+    step = node.step
+    try:
+        with Watchdog(sr, node.timeout, ctx._cancel):
+            data = step.input.validate(sr.input, f"input of step {sr.path!r}")
+            result = step.fn(ctx, data)
+        output = step.output.dump(result, f"output of step {sr.path!r}")
+    except Bail as bail:
+        engine.complete(sr, jsonable(bail.output), bail=True)
+    except StepInterrupted as exc:
+        if exc.reason == "timeout":
+            timeout = StepTimeout(f"Step {sr.path!r} timed out after {node.timeout:g}s (attempt {sr.attempt})")
+            engine.fail(sr, timeout, traceback=engine.traceback_of(exc))
+        else:
+            engine.interrupted(sr)
+    except (InvalidInput, NonRetryableError) as exc:
+        engine.fail(sr, exc, retryable=False)
+    except Exception as exc:
+        engine.fail(sr, exc)
+    else:
+        engine.complete(sr, output)

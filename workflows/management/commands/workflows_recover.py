@@ -1,0 +1,22 @@
+"""Repair and timers: expired leases, lost RQ jobs, due retries. Safe to run in several copies."""
+
+from django.core.management.base import BaseCommand
+
+from workflows import recovery
+
+
+class Command(BaseCommand):
+    help = "Expire dead workers' leases, re-enqueue lost jobs and fire due timers (once, or --loop)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--loop", action="store_true", help="keep running every WORKFLOWS['TICK_SECONDS']")
+
+    def handle(self, *args, **options):
+        if options["loop"]:
+            self.stdout.write("recovery loop started")
+            try:
+                recovery.loop()
+            except KeyboardInterrupt:
+                pass
+        else:
+            self.stdout.write(str(recovery.tick()))

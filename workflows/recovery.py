@@ -1,0 +1,86 @@
+"""Periodic repair, safe to run in any number of processes at once: every action is a compare-and-set.
+
+- expired leases: a worker died mid-step; the attempt fails as WorkerLost and is retried;
+- lost jobs: a step queued with no live RQ job (Redis restarted empty, enqueue lost) is enqueued again;
+- due timers: pending steps whose backoff elapsed are admitted into their pools.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from django.db import close_old_connections
+from django.utils import timezone
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from . import conf, dispatch, engine
+from .models import StepRun, StepStatus
+
+log = logging.getLogger(__name__)
+LIVE_JOB = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+BATCH = 200
+
+
+def expire_leases() -> int:
+    ids = list(StepRun.objects.expired_leases().values_list("id", flat=True)[:BATCH])
+    return sum(engine.lease_expired(i) for i in ids)
+
+
+def _job_is_live(step_run_id: int, connection) -> bool:
+    try:
+        job = Job.fetch(dispatch.job_id(step_run_id), connection=connection, serializer=dispatch.JSONSerializer)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in LIVE_JOB
+
+
+def requeue_lost(older_than: float | None = None) -> int:
+    """Enqueue again the steps queued for longer than ``older_than`` seconds whose RQ job is gone."""
+    age = conf.get("REQUEUE_AFTER_SECONDS") if older_than is None else older_than
+    now = timezone.now()
+    rows = list(
+        StepRun.objects.filter(status=StepStatus.QUEUED, queued_at__lte=now - timedelta(seconds=age))
+        .order_by("queued_at")
+        .values_list("id", "pool")[:BATCH]
+    )
+    if not rows:
+        return 0
+    connection = dispatch.get_connection()
+    requeued = 0
+    for sr_id, pool in rows:
+        if _job_is_live(sr_id, connection):
+            continue
+        # queued_at is not a status: bumping it keeps two recovery loops from enqueuing it again at once
+        if StepRun.objects.filter(
+            pk=sr_id, status=StepStatus.QUEUED, queued_at__lte=now - timedelta(seconds=age)
+        ).update(queued_at=timezone.now()):
+            log.info("re-enqueuing step run %s: its RQ job is missing", sr_id)
+            dispatch.enqueue(sr_id, pool)
+            requeued += 1
+    return requeued
+
+
+def tick(requeue_after: float | None = None) -> dict[str, int]:
+    return {
+        "expired": expire_leases(),
+        "requeued": requeue_lost(requeue_after),
+        "admitted": dispatch.pump(),
+    }
+
+
+def loop(stop=lambda: False) -> None:
+    period = float(conf.get("TICK_SECONDS"))
+    while not stop():
+        started = time.monotonic()
+        try:
+            close_old_connections()
+            done = tick()
+            if any(done.values()):
+                log.info("recovery: %s", done)
+        except Exception:  # database or Redis down: keep trying, never die
+            log.warning("recovery tick failed", exc_info=True)
+            close_old_connections()
+        time.sleep(max(0.0, period - (time.monotonic() - started)))

@@ -1,0 +1,3 @@
+"""Websocket routes (served by daphne through project.asgi)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,47 @@
+"""Test helpers: ``drain()`` runs in-process RQ workers and fires due timers until no work is left."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+
+from django.utils import timezone
+from rq import SimpleWorker
+
+from . import conf, dispatch, recovery
+from .models import StepRun, StepStatus
+
+
+def _work_burst() -> bool:
+    queues = [dispatch.get_queue(q) for q in conf.queue_names()]
+    worker = SimpleWorker(
+        queues, connection=queues[0].connection, serializer=dispatch.JSONSerializer, name=f"drain-{uuid.uuid4().hex}"
+    )
+    return worker.work(burst=True, logging_level="WARNING")
+
+
+def _runnable(horizon) -> bool:
+    return (
+        StepRun.objects.filter(status__in=(StepStatus.QUEUED, StepStatus.RUNNING)).exists()
+        or StepRun.objects.filter(status=StepStatus.PENDING, due_at__lte=horizon).exists()
+    )
+
+
+def drain(timeout: float = 30) -> None:
+    """Run everything runnable now or due within ``timeout`` seconds.
+
+    Returns (never raises) when only later timers, suspended steps or event waits remain; raises TimeoutError
+    if runnable work is still left after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    horizon = timezone.now() + timedelta(seconds=timeout)
+    while True:
+        recovery.tick(requeue_after=0)
+        if _work_burst():
+            continue
+        if not _runnable(horizon):
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"drain(): work still runnable after {timeout}s")
+        time.sleep(0.01)
