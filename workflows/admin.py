@@ -18,6 +18,9 @@ class ReadOnlyMixin:
 
 @admin.register(Workflow)
 class WorkflowAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    def has_delete_permission(self, request, obj=None):
+        return False  # rows mirror the code in flows.py; runs point at them
+
     list_display = ["name", "description", "version", "updated_at"]
     search_fields = ["name", "description"]
     readonly_fields = ["name", "description", "version", "graph", "input_schema", "output_schema", "updated_at"]

@@ -30,7 +30,6 @@ from .models import (
     StepRun,
     StepStatus,
 )
-from .models import Workflow as WorkflowRow
 from .schema import jsonable
 
 if TYPE_CHECKING:
@@ -55,16 +54,9 @@ def traceback_of(exc: BaseException) -> str:
 
 # --- helpers -------------------------------------------------------------------------------------------------
 
-_workflow_names: dict[int, str] = {}
-
 
 def workflow_name(run: Run) -> str:
-    name = _workflow_names.get(run.workflow_id)
-    if name is None:
-        name = _workflow_names[run.workflow_id] = WorkflowRow.objects.values_list("name", flat=True).get(
-            pk=run.workflow_id
-        )
-    return name
+    return run.workflow.name
 
 
 def graph_for(run: Run) -> Graph:
@@ -82,7 +74,8 @@ def graph_for(run: Run) -> Graph:
 
 
 def _lock(run_id: int) -> Run:
-    return Run.objects.select_for_update().get(pk=run_id)
+    """Lock the run row (not its workflow's) for the rest of the transaction."""
+    return Run.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=run_id)
 
 
 def _save(run: Run, journal: Journal) -> None:

@@ -13,12 +13,11 @@ from . import conf, dispatch, recovery
 from .models import StepRun, StepStatus
 
 
-def _work_burst() -> bool:
+def _worker() -> SimpleWorker:
     queues = [dispatch.get_queue(q) for q in conf.queue_names()]
-    worker = SimpleWorker(
+    return SimpleWorker(
         queues, connection=queues[0].connection, serializer=dispatch.JSONSerializer, name=f"drain-{uuid.uuid4().hex}"
     )
-    return worker.work(burst=True, logging_level="WARNING")
 
 
 def _runnable(horizon) -> bool:
@@ -36,12 +35,13 @@ def drain(timeout: float = 30) -> None:
     """
     deadline = time.monotonic() + timeout
     horizon = timezone.now() + timedelta(seconds=timeout)
+    worker = _worker()
     while True:
         recovery.tick(requeue_after=0)
-        if _work_burst():
-            continue
+        worked = worker.work(burst=True, max_jobs=1, logging_level="WARNING")  # one job: check the deadline often
         if not _runnable(horizon):
             return
         if time.monotonic() >= deadline:
             raise TimeoutError(f"drain(): work still runnable after {timeout}s")
-        time.sleep(0.01)
+        if not worked:
+            time.sleep(0.01)
