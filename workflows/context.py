@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .exceptions import Bail
+from .exceptions import Bail, Suspend
 
 
 def _result(run_id: int, step_id: str) -> Any:
@@ -31,6 +31,7 @@ class Context:
     run_input: Any
     run_id: int
     iteration: int = 1
+    state: Any = None
 
     def result(self, step_id: str) -> Any:
         """JSON output of the latest successful attempt of ``step_id`` in this run (None if it has none)."""
@@ -47,8 +48,27 @@ class StepContext:
     attempt: int
     run_input: Any
     resume_data: Any = None
+    suspend_payload: Any = None
     step_run_id: int = 0
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    _state: dict = field(default_factory=dict, repr=False, compare=False)  # {"value": typed, "spec": TypeSpec}
+
+    @property
+    def state(self) -> Any:
+        """The run's state (typed by ``Workflow(state=...)``), as of this step's start or its last set_state."""
+        return self._state.get("value")
+
+    def set_state(self, value: Any) -> None:
+        """Replace the run's state; stored at once and visible to later steps and nested workflows."""
+        from .engine import set_state
+
+        stored = set_state(self.run_id, value)
+        spec = self._state.get("spec")
+        self._state["value"] = spec.validate(stored) if spec else stored
+
+    def suspend(self, payload: Any = None, label: str | None = None) -> None:
+        """Park this step until ``run.resume(...)``; it then runs again from the top with ``ctx.resume_data``."""
+        raise Suspend(payload, label)
 
     def result(self, step_id: str) -> Any:
         return _result(self.run_id, step_id)

@@ -65,3 +65,12 @@ class Bail(BaseException):
     def __init__(self, output: Any) -> None:
         super().__init__("bail")
         self.output = output
+
+
+class Suspend(BaseException):
+    """Raised by ctx.suspend(): park the step until ``run.resume(...)``."""
+
+    def __init__(self, payload: Any, label: str | None) -> None:
+        super().__init__("suspend")
+        self.payload = payload
+        self.label = label

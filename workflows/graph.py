@@ -6,23 +6,27 @@ import hashlib
 import inspect
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import conf
 from .backoff import Backoff
-from .dsl import Step
+from .dsl import Step, Workflow
 from .exceptions import WorkflowDefinitionError
 from .schema import TypeSpec
 
-BLOCK_KINDS = ("step", "parallel", "branch", "map")
+# kinds whose nodes run as StepRuns (steps in workers, workflows as child runs)
+NODE_KINDS = ("step", "parallel", "branch", "loop", "foreach")
+# kinds that run inline in the engine's transaction: one StepRun row each, with the block's id as path
+INLINE_KINDS = ("map", "sleep", "event")
 
 
 @dataclass(frozen=True)
 class Node:
-    """A step placed in a block, with its effective settings (step's own, else the workflow's, else global)."""
+    """A step or nested workflow placed in a block, with its effective settings."""
 
-    step: Step
+    step: Step | None
+    workflow: Workflow | None
     retries: int
     backoff: Backoff
     timeout: float | None
@@ -30,11 +34,22 @@ class Node:
 
     @property
     def id(self) -> str:
-        return self.step.id
+        return self.step.id if self.step else self.workflow.name
+
+    @property
+    def kind(self) -> str:
+        return "step" if self.step else "workflow"
+
+    @property
+    def output(self) -> TypeSpec:
+        return self.step.output if self.step else self.workflow.output
 
     def to_json(self) -> dict[str, Any]:
+        if self.workflow is not None:
+            return {"id": self.id, "kind": "workflow", "workflow": self.workflow.name, "version": self.workflow.version}
         return {
             "id": self.id,
+            "kind": "step",
             "description": self.step.description,
             "retries": self.retries,
             "backoff": self.backoff.to_json(),
@@ -54,32 +69,38 @@ class Block:
     conditions: tuple[Callable[..., Any], ...] = ()
     fn: Callable[..., Any] | None = None
     id: str = ""
-    output: TypeSpec | None = None  # a map's declared output type
+    output: TypeSpec | None = None  # a map's declared output type; an event's schema
+    options: dict[str, Any] = field(default_factory=dict)
 
-    def node(self, step_id: str) -> Node:
+    def node(self, node_id: str) -> Node:
         for n in self.nodes:
-            if n.id == step_id:
+            if n.id == node_id:
                 return n
-        raise KeyError(step_id)
+        raise KeyError(node_id)
 
     def typed(self, output: Any) -> Any:
         """This block's JSON output as the typed value the next block's conditions and maps see."""
-        if self.kind == "step":
-            return self.nodes[0].step.output.validate(output, "output")
+        if self.kind in ("step", "loop"):
+            return self.nodes[0].output.validate(output, "output")
+        if self.kind == "foreach":
+            return [self.nodes[0].output.validate(item, "output") for item in output or []]
         if self.kind in ("parallel", "branch"):
-            return {k: self.node(k).step.output.validate(v, "output") for k, v in (output or {}).items()}
+            return {k: self.node(k).output.validate(v, "output") for k, v in (output or {}).items()}
         return self.output.validate(output, "output") if self.output else output
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"index": self.index, "kind": self.kind}
         if self.nodes:
             data["steps"] = [n.to_json() for n in self.nodes]
-        if self.kind == "branch":
+        if self.kind in ("branch", "loop"):
             data["conditions"] = [_source(c) for c in self.conditions]
-        if self.kind == "map":
+        if self.kind in INLINE_KINDS:
             data["id"] = self.id
+        if self.kind in ("map", "sleep"):
             data["source"] = _source(self.fn)
+        if self.kind in ("map", "event"):
             data["output_schema"] = self.output.json_schema() if self.output else {}
+        data.update(self.options)
         return data
 
 
@@ -89,6 +110,7 @@ class Graph:
     description: str
     input: TypeSpec
     output: TypeSpec
+    state: TypeSpec | None
     blocks: tuple[Block, ...]
     version: str
 
@@ -99,14 +121,25 @@ class Graph:
             "description": self.description,
             "input_schema": self.input.json_schema(),
             "output_schema": self.output.json_schema(),
+            "state_schema": self.state.json_schema() if self.state else None,
             "blocks": [b.to_json() for b in self.blocks],
         }
 
     def typed_input(self, data: Any) -> Any:
         return self.input.validate(data, "workflow input")
 
-    def pools(self) -> set[str]:
-        return {n.pool for b in self.blocks for n in b.nodes}
+    def initial_state(self) -> Any:
+        return self.state.dump(self.state.adapter.validate_python({})) if self.state else None
+
+    def event_blocks(self, name: str) -> list[Block]:
+        return [b for b in self.blocks if b.kind == "event" and b.options["event"] == name]
+
+    def block_of(self, step_id: str) -> Block:
+        """The first block that runs ``step_id`` (a step, nested workflow, map, sleep or event id)."""
+        for b in self.blocks:
+            if b.id == step_id or any(n.id == step_id for n in b.nodes):
+                return b
+        raise KeyError(step_id)
 
 
 def _source(fn: Callable[..., Any] | None) -> str:
@@ -129,31 +162,40 @@ def _source(fn: Callable[..., Any] | None) -> str:
     return getattr(fn, "__qualname__", text.splitlines()[0])
 
 
-def _node(step: Step, workflow: Any) -> Node:
-    pool = step.pool or workflow.pool or conf.get("DEFAULT_POOL")
+def _node(item: Step | Workflow, workflow: Workflow) -> Node:
+    if isinstance(item, Workflow):
+        return Node(step=None, workflow=item, retries=0, backoff=Backoff(), timeout=None, pool="")
+    pool = item.pool or workflow.pool or conf.get("DEFAULT_POOL")
     conf.pool(pool)  # unknown pool: a definition error now, not a stuck step later
-    retries = step.retries if step.retries is not None else workflow.retries
+    retries = item.retries if item.retries is not None else workflow.retries
     return Node(
-        step=step,
+        step=item,
+        workflow=None,
         retries=conf.get("DEFAULT_RETRIES") if retries is None else retries,
-        backoff=step.backoff or Backoff.coerce(conf.get("DEFAULT_BACKOFF")),
-        timeout=step.timeout if step.timeout is not None else conf.get("DEFAULT_TIMEOUT"),
+        backoff=item.backoff or Backoff.coerce(conf.get("DEFAULT_BACKOFF")),
+        timeout=item.timeout if item.timeout is not None else conf.get("DEFAULT_TIMEOUT"),
         pool=pool,
     )
 
 
-def compile_graph(workflow: Any, specs: list) -> Graph:
+def compile_graph(workflow: Workflow, specs: list) -> Graph:
     blocks = []
     for index, spec in enumerate(specs):
-        if spec.kind not in BLOCK_KINDS:
+        if spec.kind not in NODE_KINDS + INLINE_KINDS:
             raise WorkflowDefinitionError(f"Unknown block kind {spec.kind!r}")
         nodes = tuple(_node(s, workflow) for s in spec.steps)
-        blocks.append(Block(index, spec.kind, nodes, tuple(spec.conditions), spec.fn, spec.id, spec.output))
+        block_id = spec.id or nodes[0].id
+        blocks.append(
+            Block(index, spec.kind, nodes, tuple(spec.conditions), spec.fn, block_id, spec.output, dict(spec.options))
+        )
     shape = {
         "name": workflow.name,
         "input_schema": workflow.input.json_schema(),
         "output_schema": workflow.output.json_schema(),
+        "state_schema": workflow.state.json_schema() if workflow.state else None,
         "blocks": [b.to_json() for b in blocks],
     }
     version = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return Graph(workflow.name, workflow.description, workflow.input, workflow.output, tuple(blocks), version)
+    return Graph(
+        workflow.name, workflow.description, workflow.input, workflow.output, workflow.state, tuple(blocks), version
+    )

@@ -10,7 +10,7 @@ from django.db import close_old_connections
 
 from . import engine
 from .context import StepContext
-from .exceptions import Bail, InvalidInput, NonRetryableError, StepInterrupted, StepTimeout, WorkflowsError
+from .exceptions import Bail, InvalidInput, NonRetryableError, StepInterrupted, StepTimeout, Suspend, WorkflowsError
 from .schema import jsonable
 from .watchdog import Watchdog
 
@@ -39,17 +39,17 @@ def _execute(step_run_id: int) -> None:
         graph = engine.graph_for(sr.run)
         node = graph.blocks[sr.block].node(sr.step_id)
         run_input = graph.typed_input(sr.run.input)
+        resume = node.step.resume
+        resume_data = resume.validate(sr.resume_data) if resume and sr.resume_data is not None else sr.resume_data
+        state = graph.state.validate(sr.run.state) if graph.state and sr.run.state is not None else sr.run.state
     except WorkflowsError as exc:
         engine.fail(sr, exc, retryable=False, traceback="")
         return
     ctx = StepContext(
-        run_id=sr.run_id,
-        step_id=sr.step_id,
-        path=sr.path,
-        attempt=sr.attempt,
-        run_input=run_input,
-        step_run_id=sr.pk,
-    )
+        run_id=sr.run_id, step_id=sr.step_id, path=sr.path, attempt=sr.attempt, run_input=run_input,
+        resume_data=resume_data, suspend_payload=sr.suspend_payload, step_run_id=sr.pk,
+        _state={"value": state, "spec": graph.state},
+    )  # fmt: skip
     step = node.step
     try:
         with Watchdog(sr, node.timeout, ctx._cancel):
@@ -58,6 +58,8 @@ def _execute(step_run_id: int) -> None:
         output = step.output.dump(result, f"output of step {sr.path!r}")
     except Bail as bail:
         engine.complete(sr, jsonable(bail.output), bail=True)
+    except Suspend as suspend:
+        engine.suspend(sr, jsonable(suspend.payload), suspend.label)
     except StepInterrupted as exc:
         if exc.reason == "timeout":
             timeout = StepTimeout(f"Step {sr.path!r} timed out after {node.timeout:g}s (attempt {sr.attempt})")

@@ -88,6 +88,10 @@ class Run(models.Model):
     parent_step = models.ForeignKey(
         "StepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="child_runs"
     )
+    state = models.JSONField(null=True, blank=True, help_text="the run's shared state (Workflow(state=...))")
+    restarted_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="restarts"
+    )
     cursor = models.PositiveIntegerField(default=0, help_text="index of the block being executed")
     last_seq = models.PositiveIntegerField(default=0, help_text="seq of the newest RunEvent")
     created_at = models.DateTimeField(default=timezone.now)
@@ -132,11 +136,40 @@ class Run(models.Model):
         return self.steps.filter(path=step_id).order_by("-block", "-attempt", "-id").first()
 
     def cancel(self) -> Run:
+        """Cancel the run and its child runs; running steps are interrupted by their workers."""
         from . import engine
 
         engine.cancel(self.pk)
         self.refresh_from_db()
         return self
+
+    def resume(self, step: str | None = None, data: Any = None, *, label: str | None = None) -> Run:
+        """Resume a suspended step (``"child.step"`` reaches into a nested workflow); it re-runs with the data."""
+        from . import engine
+
+        engine.resume(self.pk, step=step, label=label, data=data)
+        self.refresh_from_db()
+        return self
+
+    def send_event(self, name: str, data: Any = None) -> Run:
+        """Deliver an event; kept until the run reaches its ``wait_for_event(name)`` block."""
+        from . import engine
+
+        engine.send_event(self.pk, name, data)
+        self.refresh_from_db()
+        return self
+
+    def restart(self, from_step: str, input: Any = None) -> Run:
+        """A new run of the same version reusing the outputs of every block before ``from_step``."""
+        from . import engine
+
+        return engine.restart(self.pk, from_step=from_step, input=input)
+
+    def retry(self) -> Run:
+        """A new run that re-runs this failed (or canceled) run from its failed step."""
+        from . import engine
+
+        return engine.retry(self.pk)
 
     def wait(self, timeout: float = 30, poll: float = 0.05) -> Run:
         """Block until the run is terminal or suspended; return it refreshed. TimeoutError past ``timeout``."""
@@ -166,6 +199,10 @@ class StepRun(models.Model):
     path = models.CharField(max_length=255)
     step_id = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, default="step")
+    index = models.PositiveIntegerField(null=True, blank=True, help_text="loop iteration or foreach item")
+    label = models.CharField(max_length=100, blank=True, help_text="the label of its last suspend")
+    suspend_payload = models.JSONField(null=True, blank=True)
+    resume_data = models.JSONField(null=True, blank=True)
     attempt = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
     pool = models.CharField(max_length=100, blank=True)
@@ -221,6 +258,40 @@ class RunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind} {self.step}".strip()
+
+
+class InboundEvent(models.Model):
+    """An event sent to a run (``run.send_event``), kept until a ``wait_for_event`` block consumes it."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="inbound_events")
+    name = models.CharField(max_length=100)
+    data = models.JSONField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    consumed_by = models.ForeignKey(
+        "StepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="consumed_events"
+    )
+
+    class Meta:
+        ordering = ["run", "id"]
+        indexes = [models.Index(fields=["run", "name", "consumed_by"], name="workflows_inbound_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.name} -> run {self.run_id}"
+
+
+class WorkflowVersion(models.Model):
+    """Every version of a workflow's graph that runs started on, for drawing old runs."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=64)
+    graph = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workflow", "version"], name="workflows_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id}@{self.version}"
 
 
 class Pool(models.Model):

@@ -17,7 +17,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from . import conf, dispatch, engine
-from .models import StepRun, StepStatus
+from .models import RUN_TERMINAL, Run, StepRun, StepStatus
 
 log = logging.getLogger(__name__)
 LIVE_JOB = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -63,10 +63,36 @@ def requeue_lost(older_than: float | None = None) -> int:
     return requeued
 
 
+def fire_timers() -> int:
+    """Due sleeps end and event waits time out."""
+    ids = list(
+        StepRun.objects.filter(status=StepStatus.WAITING, kind__in=("sleep", "event"), due_at__lte=timezone.now())
+        .order_by("due_at")
+        .values_list("id", flat=True)[:BATCH]
+    )
+    return sum(engine.fire_timer(i) for i in ids)
+
+
+def sync_children() -> int:
+    """Parents whose nested step missed its child's end (the process died between the two transactions)."""
+    ids = list(
+        Run.objects.filter(
+            status__in=RUN_TERMINAL,
+            parent_step__status__in=(StepStatus.RUNNING, StepStatus.WAITING, StepStatus.SUSPENDED),
+            finished_at__lte=timezone.now() - timedelta(seconds=1),
+        ).values_list("id", flat=True)[:BATCH]
+    )
+    for child_id in ids:
+        engine.child_changed(child_id)
+    return len(ids)
+
+
 def tick(requeue_after: float | None = None) -> dict[str, int]:
     return {
         "expired": expire_leases(),
         "requeued": requeue_lost(requeue_after),
+        "timers": fire_timers(),
+        "children": sync_children(),
         "admitted": dispatch.pump(),
     }
 

@@ -43,6 +43,7 @@ def all_workflows() -> list[Workflow]:
 def row_for(flow: Workflow) -> int:
     """Id of the flow's ``Workflow`` row, created or updated to the flow's current version."""
     from .models import Workflow as WorkflowRow
+    from .models import WorkflowVersion
 
     cached = _synced.get(flow.name)
     if cached and cached[0] == flow.version:
@@ -58,6 +59,7 @@ def row_for(flow: Workflow) -> int:
             "output_schema": graph.output.json_schema(),
         },
     )
+    WorkflowVersion.objects.get_or_create(workflow=row, version=graph.version, defaults={"graph": row.graph})
     _synced[flow.name] = (graph.version, row.pk)
     return row.pk
 

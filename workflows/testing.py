@@ -21,9 +21,11 @@ def _worker() -> SimpleWorker:
 
 
 def _runnable(horizon) -> bool:
+    """Work a worker could do now, or a timer due before ``horizon``."""
     return (
-        StepRun.objects.filter(status__in=(StepStatus.QUEUED, StepStatus.RUNNING)).exists()
+        StepRun.objects.filter(status__in=(StepStatus.QUEUED, StepStatus.RUNNING)).exclude(kind="workflow").exists()
         or StepRun.objects.filter(status=StepStatus.PENDING, due_at__lte=horizon).exists()
+        or StepRun.objects.filter(status=StepStatus.WAITING, due_at__lte=horizon).exclude(kind="workflow").exists()
     )
 
 

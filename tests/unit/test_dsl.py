@@ -67,7 +67,7 @@ def _plain(ctx, data):
         (lambda w: w.then(_plain), "decorate it with @step"),
         (lambda w: w.then(123), "expects a @step"),
         (lambda w: w.parallel([]), "non-empty list"),
-        (lambda w: w.branch([(True, a_to_b)]), "not callable"),
+        (lambda w: w.branch([(True, a_to_b)]), "needs a function"),
         (lambda w: w.branch([a_to_b]), r"\(condition, step\) pairs"),
         (lambda w: w.map("nope"), "needs a function"),
         (lambda w: w.then(step(id="p", pool="nowhere")(lambda ctx: 1)).commit(), "Unknown pool"),

@@ -1,0 +1,213 @@
+"""Moving a run through its blocks: entering a block, spawning its steps, and what follows a success."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+
+from ..context import Context
+from ..events import Journal
+from ..exceptions import InvalidInput
+from ..models import InboundEvent, Run, StepRun, StepStatus
+from ..schema import jsonable
+from .core import error_of, fail_run, pump_after_commit, succeed_run, traceback_of
+
+if TYPE_CHECKING:
+    from ..graph import Block, Graph, Node
+
+
+def _context(run: Run, graph: Graph, index: int, data: Any, iteration: int = 1) -> Context:
+    typed = graph.typed_input(data) if index == 0 else graph.blocks[index - 1].typed(data)
+    state = graph.state.validate(run.state) if graph.state and run.state is not None else run.state
+    return Context(data=typed, run_input=graph.typed_input(run.input), run_id=run.pk, iteration=iteration, state=state)
+
+
+def _inline_row(run: Run, block: Block, data: Any, **fields: Any) -> StepRun:
+    now = timezone.now()
+    defaults = {"status": StepStatus.SUCCEEDED, "started_at": now, "finished_at": now}
+    return StepRun.objects.create(
+        run=run, block=block.index, path=block.id, step_id=block.id, kind=block.kind, input=data, created_at=now,
+        **{**defaults, **fields},
+    )  # fmt: skip
+
+
+def enter(run: Run, graph: Graph, index: int, data: Any, journal: Journal) -> None:
+    """Enter block ``index`` with ``data``: run inline blocks at once, create the step rows of the others."""
+    while index < len(graph.blocks):
+        block = graph.blocks[index]
+        run.cursor = index
+        try:
+            if block.kind in ("map", "branch", "sleep"):
+                ctx = _context(run, graph, index, data)
+            if block.kind == "map":
+                out = jsonable(block.fn(ctx))
+                _inline_row(run, block, data, output=out)
+                journal.add("step_succeeded", block.id, kind="map", attempt=1, output=out)
+                data, index = out, index + 1
+                continue
+            if block.kind == "sleep":
+                due = _due(block, block.fn(ctx))
+                _inline_row(run, block, data, status=StepStatus.WAITING, due_at=due, finished_at=None)
+                journal.add("step_waiting", block.id, kind="sleep", until=due.isoformat())
+                return
+            if block.kind == "branch":
+                taken = [bool(cond(ctx)) for cond in block.conditions]
+        except Exception as exc:
+            return fail_run(run, error_of(exc, block.id), traceback_of(exc), journal)
+        if block.kind == "event":
+            if _consume_stored_event(run, block, data, journal):
+                data, index = run._consumed, index + 1
+                continue
+            return
+        if block.kind == "branch":
+            for node, ok in zip(block.nodes, taken, strict=True):
+                if not ok:
+                    spawn(run, block, node, node.id, data, journal, status=StepStatus.SKIPPED)
+            nodes = [n for n, ok in zip(block.nodes, taken, strict=True) if ok]
+            if not nodes:
+                data, index = {}, index + 1
+                continue
+            for node in nodes:
+                spawn(run, block, node, node.id, data, journal)
+            return
+        if block.kind == "loop":
+            spawn(run, block, block.nodes[0], f"{block.id}#1", data, journal, index=1)
+            return
+        if block.kind == "foreach":
+            if not isinstance(data, list):
+                error = {"type": "InvalidInput", "step": block.id, "message": (
+                    f"foreach {block.id!r} expects a list, got {type(data).__name__}")}  # fmt: skip
+                return fail_run(run, error, "", journal)
+            if not data:
+                data, index = [], index + 1
+                continue
+            concurrency = block.options["concurrency"]
+            for i, item in enumerate(data):
+                spawn(run, block, block.nodes[0], f"{block.id}[{i}]", item, journal, index=i, released=i < concurrency)
+            journal.add("foreach_progress", block.id, completed=0, total=len(data))
+            return
+        for node in block.nodes:  # step, parallel
+            spawn(run, block, node, node.id, data, journal)
+        return
+    succeed_run(run, graph, data, journal)
+
+
+def _due(block: Block, value: Any) -> dt.datetime:
+    now = timezone.now()
+    if block.options["mode"] == "until":
+        if not isinstance(value, dt.datetime):
+            raise InvalidInput(f"sleep_until {block.id!r} needs a datetime, got {value!r}")
+        return value if timezone.is_aware(value) else timezone.make_aware(value, dt.UTC)
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else value
+    if not isinstance(seconds, int | float) or seconds < 0:
+        raise InvalidInput(f"sleep {block.id!r} needs seconds >= 0, got {value!r}")
+    return now + dt.timedelta(seconds=seconds)
+
+
+def _consume_stored_event(run: Run, block: Block, data: Any, journal: Journal) -> bool:
+    """An event sent before the run got here is consumed now; otherwise wait for it (until its timeout)."""
+    name = block.options["event"]
+    stored = InboundEvent.objects.filter(run=run, name=name, consumed_by=None).order_by("pk").first()
+    if stored:
+        row = _inline_row(run, block, data, output=stored.data, label=name)
+        InboundEvent.objects.filter(pk=stored.pk).update(consumed_by=row)
+        journal.add("step_succeeded", block.id, kind="event", attempt=1, output=stored.data)
+        run._consumed = stored.data
+        return True
+    timeout = block.options.get("timeout")
+    due = timezone.now() + dt.timedelta(seconds=timeout) if timeout else None
+    _inline_row(run, block, data, status=StepStatus.WAITING, due_at=due, finished_at=None, label=name)
+    journal.add("step_waiting", block.id, kind="event", event=name, timeout=timeout)
+    return False
+
+
+def spawn(
+    run: Run, block: Block, node: Node, path: str, data: Any, journal: Journal, *, status: str = StepStatus.PENDING,
+    index: int | None = None, released: bool = True,
+) -> StepRun:  # fmt: skip
+    """Create a node's row. A released step is ready for its pool; a nested workflow starts its child run."""
+    now = timezone.now()
+    sr = StepRun.objects.create(
+        run=run, block=block.index, path=path, step_id=node.id, kind=node.kind, index=index, status=status,
+        pool=node.pool, input=data, due_at=now if released else None, created_at=now,
+        finished_at=now if status == StepStatus.SKIPPED else None,
+    )  # fmt: skip
+    if status == StepStatus.PENDING and released:
+        release(run, node, sr, journal)
+    elif status == StepStatus.SKIPPED:
+        journal.add("step_skipped", path)
+    return sr
+
+
+def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
+    """Make a created row runnable: a step into its pool, a nested workflow as a child run."""
+    if node.kind == "step":
+        if sr.due_at is None:
+            sr.due_at = timezone.now()
+            StepRun.objects.filter(pk=sr.pk).update(due_at=sr.due_at)
+        journal.add("step_pending", sr.path, attempt=sr.attempt)
+        return pump_after_commit({node.pool})
+    from .start import create_run, validated_input
+
+    now = timezone.now()
+    try:
+        child_input = validated_input(node.workflow, sr.input)
+    except InvalidInput as exc:
+        StepRun.objects.filter(pk=sr.pk).update(status=StepStatus.FAILED, error=error_of(exc, sr.path), finished_at=now)
+        journal.add("step_failed", sr.path, attempt=sr.attempt, error=error_of(exc, sr.path))
+        return fail_run(run, error_of(exc, sr.path), "", journal)
+    StepRun.objects.filter(pk=sr.pk).update(status=StepStatus.RUNNING, started_at=now, due_at=sr.due_at or now)
+    sr.status = StepStatus.RUNNING
+    child = create_run(node.workflow, child_input, owner_id=run.created_by_id, parent_step=sr, state=run.state)
+    journal.add("step_running", sr.path, attempt=sr.attempt, child_run=child.pk)
+
+
+def block_output(run: Run, graph: Graph, index: int) -> Any:
+    """A finished block's output, from its succeeded rows."""
+    block = graph.blocks[index]
+    rows = list(
+        StepRun.objects.filter(run=run, block=index, status=StepStatus.SUCCEEDED)
+        .order_by("index", "pk")
+        .values_list("path", "output")
+    )
+    if block.kind in ("parallel", "branch"):
+        outputs = dict(rows)
+        return {n.id: outputs[n.id] for n in block.nodes if n.id in outputs}
+    if block.kind == "foreach":
+        return [output for _, output in rows]
+    return rows[-1][1]
+
+
+def after_success(run: Run, graph: Graph, sr: StepRun, journal: Journal) -> None:
+    """What follows a successful step: the next loop iteration, the next foreach item, or the next block."""
+    block = graph.blocks[sr.block]
+    if block.kind == "loop":
+        return _loop_next(run, graph, block, sr, journal)
+    if block.kind == "foreach":
+        rows = StepRun.objects.filter(run=run, block=block.index)
+        total = rows.filter(attempt=1).count()
+        completed = rows.filter(status=StepStatus.SUCCEEDED).count()
+        journal.add("foreach_progress", block.id, completed=completed, total=total)
+        waiting = rows.filter(status=StepStatus.PENDING, due_at=None).order_by("index").first()
+        if waiting:
+            release(run, block.nodes[0], waiting, journal)
+    if not StepRun.objects.filter(run=run, block=block.index).open().exists():
+        enter(run, graph, block.index + 1, block_output(run, graph, block.index), journal)
+
+
+def _loop_next(run: Run, graph: Graph, block: Block, sr: StepRun, journal: Journal) -> None:
+    iteration = sr.index or 1
+    try:
+        ctx = _context(run, graph, block.index + 1, sr.output, iteration=iteration)
+        holds = bool(block.conditions[0](ctx))
+    except Exception as exc:
+        return fail_run(run, error_of(exc, sr.path), traceback_of(exc), journal)
+    if holds != (block.options["mode"] == "while"):
+        return enter(run, graph, block.index + 1, sr.output, journal)
+    limit = block.options["max_iterations"]
+    if iteration >= limit:
+        message = f"Loop {block.id!r} reached max_iterations={limit} without its condition ending it"
+        return fail_run(run, {"type": "LoopLimitExceeded", "message": message, "step": sr.path}, "", journal)
+    spawn(run, block, block.nodes[0], f"{block.id}#{iteration + 1}", sr.output, journal, index=iteration + 1)

@@ -1,0 +1,162 @@
+"""Shared pieces of every transition: locking, saving with the run's derived status, ending a run."""
+
+from __future__ import annotations
+
+import logging
+import traceback as tb_module
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import registry
+from ..events import Journal
+from ..exceptions import UnknownWorkflow, WorkflowVersionError
+from ..models import RUN_ACTIVE, STEP_HOLDS_SLOT, STEP_OPEN, Run, RunStatus, StepRun, StepStatus
+
+if TYPE_CHECKING:
+    from ..graph import Graph
+
+log = logging.getLogger("workflows.engine")
+
+# Steps that an ended run cancels at once. A running step is left to its worker, whose heartbeat sees that the
+# run ended and interrupts it; it then reports `interrupted` and frees its slot (or its lease expires).
+CANCELABLE = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.WAITING, StepStatus.SUSPENDED)
+RUN_FIELDS = [
+    "status", "cursor", "last_seq", "output", "error", "traceback", "state", "started_at", "finished_at", "updated_at",
+]  # fmt: skip
+
+
+def error_of(exc: BaseException, step: str = "") -> dict[str, Any]:
+    return {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__, "step": step}
+
+
+def traceback_of(exc: BaseException) -> str:
+    return "".join(tb_module.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def graph_for(run: Run) -> Graph:
+    """The graph of the version this run started with; WorkflowVersionError when that code is gone."""
+    name = run.workflow.name
+    try:
+        flow = registry.get(name)
+    except UnknownWorkflow:
+        raise WorkflowVersionError(f"Workflow {name!r} is not deployed in this process") from None
+    if flow.version != run.version:
+        raise WorkflowVersionError(
+            f"Run {run.pk} started on version {run.version} of {name!r}; the deployed code is version {flow.version}"
+        )
+    return flow.graph
+
+
+def lock(run_id: int) -> Run:
+    """Lock the run row (not its workflow's) for the rest of the transaction."""
+    run = Run.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=run_id)
+    run._locked_status = run.status
+    return run
+
+
+def set_step(sr: StepRun, expect: tuple[str, ...], **fields: Any) -> bool:
+    """Compare-and-set a StepRun: apply ``fields`` only if its status is still one of ``expect``."""
+    changed = StepRun.objects.filter(pk=sr.pk, status__in=expect, attempt=sr.attempt).update(**fields)
+    for k, v in fields.items():
+        setattr(sr, k, v)
+    return bool(changed)
+
+
+def pump_after_commit(pools: set[str]) -> None:
+    pools = {p for p in pools if p}
+    if pools:
+        from .. import dispatch
+
+        transaction.on_commit(lambda: dispatch.pump(pools), robust=True)
+
+
+def save(run: Run, journal: Journal) -> None:
+    """Write the run (with its status derived from its open steps) and the journal; tell a parent run."""
+    if run.status in RUN_ACTIVE:
+        _derive_status(run, journal)
+    journal.flush()
+    run.save(update_fields=RUN_FIELDS)
+    if run.parent_step_id and run.status != getattr(run, "_locked_status", None):
+        from .actions import child_changed
+
+        run_id = run.pk
+        transaction.on_commit(lambda: child_changed(run_id), robust=True)
+    run._locked_status = run.status
+
+
+def _derive_status(run: Run, journal: Journal) -> None:
+    present = set(StepRun.objects.filter(run=run, status__in=STEP_OPEN).values_list("status", flat=True).distinct())
+    if StepStatus.RUNNING in present:
+        status = RunStatus.RUNNING
+    elif present & {StepStatus.PENDING, StepStatus.QUEUED}:
+        status = RunStatus.RUNNING if run.started_at else RunStatus.PENDING
+    elif StepStatus.SUSPENDED in present:
+        status = RunStatus.SUSPENDED
+    elif StepStatus.WAITING in present:
+        status = RunStatus.WAITING
+    else:
+        return
+    if status == run.status:
+        return
+    if run.started_at is None and status != RunStatus.PENDING:
+        run.started_at = timezone.now()
+        if status == RunStatus.RUNNING:
+            run.status = status
+            return journal.add("run_started")
+    run.status = status
+    journal.add(f"run_{status}")
+
+
+def succeed_run(run: Run, graph: Graph, data: Any, journal: Journal) -> None:
+    from ..exceptions import InvalidInput
+
+    try:
+        output = data if graph.output.is_any else graph.output.dump(graph.output.validate(data, "workflow output"))
+    except InvalidInput as exc:
+        return fail_run(run, {"type": "InvalidOutput", "message": str(exc), "step": ""}, "", journal)
+    run.status, run.output, run.finished_at = RunStatus.SUCCEEDED, output, timezone.now()
+    run.started_at = run.started_at or run.finished_at
+    cancel_open(run, journal)
+    journal.add("run_succeeded", output=output, duration=run.duration)
+
+
+def fail_run(run: Run, error: dict[str, Any], traceback: str, journal: Journal) -> None:
+    run.status, run.error, run.traceback, run.finished_at = RunStatus.FAILED, error, traceback, timezone.now()
+    run.started_at = run.started_at or run.finished_at
+    cancel_open(run, journal)
+    journal.add("run_failed", error=error, duration=run.duration)
+
+
+def cancel_run(run: Run, journal: Journal, reason: str = "") -> None:
+    run.status, run.finished_at = RunStatus.CANCELED, timezone.now()
+    cancel_open(run, journal)
+    journal.add("run_canceled", duration=run.duration, **({"reason": reason} if reason else {}))
+
+
+def cancel_open(run: Run, journal: Journal) -> None:
+    """Cancel the run's open steps (not running ones: their workers stop them) and its child runs."""
+    rows = list(
+        StepRun.objects.filter(
+            Q(status__in=CANCELABLE) | Q(kind="workflow", status=StepStatus.RUNNING), run=run
+        ).values_list("id", "path", "pool", "status", "kind")
+    )
+    if not rows:
+        return
+    StepRun.objects.filter(pk__in=[r[0] for r in rows]).update(status=StepStatus.CANCELED, finished_at=timezone.now())
+    for _, path, _, _, _ in rows:
+        journal.add("step_canceled", path)
+    pump_after_commit({pool for _, _, pool, status, _ in rows if status in STEP_HOLDS_SLOT})
+    nested = [r[0] for r in rows if r[4] == "workflow"]
+    if nested:
+        for child_id in (
+            Run.objects.filter(parent_step_id__in=nested, status__in=RUN_ACTIVE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        ):
+            child = lock(child_id)
+            child_journal = Journal(child)
+            cancel_run(child, child_journal, reason="parent run ended")
+            save(child, child_journal)

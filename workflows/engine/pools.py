@@ -1,0 +1,46 @@
+"""Pool admission: pending -> queued, never past a pool's limit."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..events import Journal
+from ..models import STEP_HOLDS_SLOT, Pool, Run, StepRun, StepStatus
+
+
+def admit(pool: str, max_parallel: int) -> list[int]:
+    """pending -> queued for as many due steps of ``pool`` as it has free slots. Returns the admitted ids.
+
+    The pool row's lock serialises admissions across processes, so queued + running never exceeds the limit.
+    Transitions never take a pool lock, so the order pool -> runs (by id) -> steps cannot deadlock.
+    """
+    Pool.objects.get_or_create(name=pool, defaults={"max_parallel": max_parallel})
+    with transaction.atomic():
+        Pool.objects.select_for_update().filter(name=pool).update(max_parallel=max_parallel)
+        busy = StepRun.objects.filter(pool=pool, status__in=STEP_HOLDS_SLOT).count()
+        free = max_parallel - busy
+        if free <= 0:
+            return []
+        now = timezone.now()
+        candidates = list(
+            StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, due_at__lte=now)
+            .order_by("due_at", "id")
+            .values_list("id", "run_id", "path", "attempt")[:free]
+        )
+        if not candidates:
+            return []
+        run_ids = {c[1] for c in candidates}
+        runs = {r.pk: r for r in Run.objects.select_for_update().filter(pk__in=run_ids).order_by("pk")}
+        journals = {pk: Journal(run) for pk, run in runs.items()}
+        admitted = []
+        for sr_id, run_id, path, attempt in candidates:
+            if StepRun.objects.filter(pk=sr_id, status=StepStatus.PENDING).update(
+                status=StepStatus.QUEUED, queued_at=now
+            ):
+                admitted.append(sr_id)
+                journals[run_id].add("step_queued", path, attempt=attempt)
+        for pk, journal in journals.items():
+            journal.flush()
+            Run.objects.filter(pk=pk).update(last_seq=runs[pk].last_seq)
+    return admitted

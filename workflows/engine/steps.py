@@ -1,0 +1,157 @@
+"""A step attempt's life in a worker: claim, then complete, fail, suspend or stop."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .. import conf
+from ..events import Journal
+from ..exceptions import WorkerLost, WorkflowVersionError
+from ..models import RUN_ACTIVE, Run, StepRun, StepStatus
+from .advance import after_success
+from .core import error_of, fail_run, graph_for, lock, log, pump_after_commit, save, set_step, succeed_run, traceback_of
+
+
+def claim(step_run_id: int, worker: str) -> StepRun | None:
+    """queued -> running under a lease. None when not claimable (a duplicate, late or canceled job)."""
+    run_id = StepRun.objects.filter(pk=step_run_id).values_list("run_id", flat=True).first()
+    if run_id is None:
+        return None
+    with transaction.atomic():
+        run = lock(run_id)
+        now = timezone.now()
+        lease = now + timedelta(seconds=conf.get("LEASE_SECONDS"))
+        claimed = StepRun.objects.filter(pk=step_run_id, status=StepStatus.QUEUED).update(
+            status=StepStatus.RUNNING, started_at=now, lease_expires_at=lease, worker=worker[:200]
+        )
+        if not claimed:
+            return None
+        sr = StepRun.objects.get(pk=step_run_id)
+        journal = Journal(run)
+        journal.add("step_running", sr.path, attempt=sr.attempt, worker=sr.worker)
+        save(run, journal)
+    sr.run = run
+    return sr
+
+
+def complete(sr: StepRun, output: Any, *, bail: bool = False) -> bool:
+    """running -> succeeded, then advance the run. False (nothing changes) if the step is no longer running."""
+    with transaction.atomic():
+        run = lock(sr.run_id)
+        if not set_step(
+            sr, (StepStatus.RUNNING,), status=StepStatus.SUCCEEDED, output=output, finished_at=timezone.now()
+        ):
+            log.info("ignored completion of %s: no longer running", sr)
+            return False
+        journal = Journal(run)
+        journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=output, duration=sr.duration)
+        pump_after_commit({sr.pool})
+        if run.status in RUN_ACTIVE:
+            try:
+                graph = graph_for(run)
+            except WorkflowVersionError as exc:
+                fail_run(run, error_of(exc, sr.path), "", journal)
+            else:
+                if bail:
+                    succeed_run(run, graph, output, journal)
+                else:
+                    after_success(run, graph, sr, journal)
+        save(run, journal)
+    return True
+
+
+def fail(sr: StepRun, exc: BaseException, *, retryable: bool = True, traceback: str | None = None) -> bool:
+    """running -> failed; a retry after its backoff if attempts remain, else the run fails."""
+    tb = traceback_of(exc) if traceback is None else traceback
+    with transaction.atomic():
+        run = lock(sr.run_id)
+        journal = Journal(run)
+        done = on_failure(run, sr, error_of(exc, sr.path), retryable, tb, (StepStatus.RUNNING,), journal)
+        if done:
+            save(run, journal)
+    return done
+
+
+def lease_expired(step_run_id: int) -> bool:
+    """A running step whose lease ran out: its worker is gone. A failed attempt of type WorkerLost."""
+    sr = StepRun.objects.filter(pk=step_run_id, status=StepStatus.RUNNING, lease_expires_at__lt=timezone.now()).first()
+    if sr is None:
+        return False
+    with transaction.atomic():
+        run = lock(sr.run_id)
+        if not StepRun.objects.filter(pk=sr.pk, attempt=sr.attempt, lease_expires_at__lt=timezone.now()).exists():
+            return False  # renewed meanwhile
+        journal = Journal(run)
+        message = f"Worker {sr.worker or '?'} stopped renewing the lease of {sr.path} (attempt {sr.attempt})"
+        error = error_of(WorkerLost(message), sr.path)
+        done = on_failure(run, sr, error, True, "", (StepStatus.RUNNING,), journal)
+        if done:
+            save(run, journal)
+    return done
+
+
+def on_failure(
+    run: Run, sr: StepRun, error: dict, retryable: bool, traceback: str, expect: tuple[str, ...], journal: Journal
+) -> bool:
+    """Inside a transition holding the run's lock: the attempt failed; retry it or fail the run."""
+    ended = run.status not in RUN_ACTIVE
+    status = StepStatus.CANCELED if ended else StepStatus.FAILED
+    if not set_step(sr, expect, status=status, error=error, traceback=traceback, finished_at=timezone.now()):
+        log.info("ignored failure of %s: no longer %s", sr, "/".join(expect))
+        return False
+    pump_after_commit({sr.pool})
+    if ended:
+        journal.add("step_canceled", sr.path, attempt=sr.attempt)
+        return True
+    journal.add("step_failed", sr.path, attempt=sr.attempt, error=error)
+    try:
+        block = graph_for(run).blocks[sr.block]
+    except WorkflowVersionError as exc:
+        fail_run(run, error_of(exc, sr.path), "", journal)
+        return True
+    node = block.node(sr.step_id) if sr.kind == "step" else None
+    if retryable and node is not None and sr.attempt <= node.retries:
+        delay = node.backoff.delay(sr.attempt)
+        due = timezone.now() + timedelta(seconds=delay)
+        StepRun.objects.create(
+            run=run, block=sr.block, path=sr.path, step_id=sr.step_id, kind=sr.kind, index=sr.index,
+            attempt=sr.attempt + 1, status=StepStatus.PENDING, pool=sr.pool, input=sr.input, due_at=due,
+            resume_data=sr.resume_data, suspend_payload=sr.suspend_payload, label=sr.label,
+        )  # fmt: skip
+        journal.add(
+            "step_retrying", sr.path, attempt=sr.attempt + 1, delay=round(delay, 3), due_at=due.isoformat(), error=error
+        )
+    else:
+        fail_run(run, error, traceback, journal)
+    return True
+
+
+def interrupted(sr: StepRun) -> bool:
+    """A running step stopped because its run ended (cancel, a failure elsewhere, bail): running -> canceled."""
+    with transaction.atomic():
+        run = lock(sr.run_id)
+        if not set_step(sr, (StepStatus.RUNNING,), status=StepStatus.CANCELED, finished_at=timezone.now()):
+            return False
+        journal = Journal(run)
+        journal.add("step_canceled", sr.path, attempt=sr.attempt)
+        pump_after_commit({sr.pool})
+        save(run, journal)
+    return True
+
+
+def suspend(sr: StepRun, payload: Any, label: str | None) -> bool:
+    """running -> suspended (``ctx.suspend``): the step waits for ``run.resume`` and then runs again."""
+    with transaction.atomic():
+        run = lock(sr.run_id)
+        fields = {"status": StepStatus.SUSPENDED, "suspend_payload": payload, "label": (label or "")[:100]}
+        if not set_step(sr, (StepStatus.RUNNING,), finished_at=timezone.now(), **fields):
+            return False
+        journal = Journal(run)
+        journal.add("step_suspended", sr.path, attempt=sr.attempt, payload=payload, label=label)
+        pump_after_commit({sr.pool})
+        save(run, journal)
+    return True
