@@ -12,7 +12,7 @@ from ..exceptions import InvalidInput, InvalidTransition
 from ..models import RUN_ACTIVE, RUN_TERMINAL, InboundEvent, Run, RunStatus, StepRun, StepStatus
 from ..schema import jsonable
 from .advance import after_success, block_output, enter
-from .core import cancel_run, graph_for, lock, pump_after_commit, save, set_step
+from .core import cancel_run, graph_for, graph_or_fail, lock, pump_after_commit, save, set_step
 from .steps import on_failure
 
 NESTED_OPEN = (StepStatus.RUNNING, StepStatus.WAITING, StepStatus.SUSPENDED)
@@ -132,7 +132,9 @@ def fire_timer(step_run_id: int) -> bool:
                 sr, (StepStatus.WAITING,), status=StepStatus.SUCCEEDED, output=sr.input, finished_at=timezone.now()
             )
             journal.add("step_succeeded", sr.path, kind="sleep", attempt=1)
-            after_success(run, graph_for(run), sr, journal)
+            graph = graph_or_fail(run, journal, sr.path)
+            if graph:
+                after_success(run, graph, sr, journal)
         else:
             message = f"No event {sr.label!r} arrived before the timeout of {sr.path!r}"
             error = {"type": "EventTimeout", "message": message, "step": sr.path}
@@ -155,8 +157,9 @@ def child_changed(child_id: int) -> None:
         if child.status == RunStatus.SUCCEEDED:
             if set_step(sr, NESTED_OPEN, status=StepStatus.SUCCEEDED, output=child.output, finished_at=timezone.now()):
                 journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=child.output, child_run=child.pk)
-                if parent.status in RUN_ACTIVE:
-                    after_success(parent, graph_for(parent), sr, journal)
+                graph = graph_or_fail(parent, journal, sr.path) if parent.status in RUN_ACTIVE else None
+                if graph:
+                    after_success(parent, graph, sr, journal)
         elif child.status in (RunStatus.FAILED, RunStatus.CANCELED):
             cause = child.error or {"type": "Canceled", "message": f"child run {child.pk} was canceled", "step": ""}
             step = ".".join(p for p in (sr.path, cause.get("step") or "") if p)

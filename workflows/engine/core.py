@@ -50,6 +50,15 @@ def graph_for(run: Run) -> Graph:
     return flow.graph
 
 
+def graph_or_fail(run: Run, journal: Journal, step: str = "") -> Graph | None:
+    """The run's graph, or None after failing the run with WorkflowVersionError."""
+    try:
+        return graph_for(run)
+    except WorkflowVersionError as exc:
+        fail_run(run, error_of(exc, step), "", journal)
+        return None
+
+
 def lock(run_id: int) -> Run:
     """Lock the run row (not its workflow's) for the rest of the transaction."""
     run = Run.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=run_id)

@@ -10,10 +10,21 @@ from django.utils import timezone
 
 from .. import conf
 from ..events import Journal
-from ..exceptions import WorkerLost, WorkflowVersionError
+from ..exceptions import WorkerLost
 from ..models import RUN_ACTIVE, Run, StepRun, StepStatus
 from .advance import after_success
-from .core import error_of, fail_run, graph_for, lock, log, pump_after_commit, save, set_step, succeed_run, traceback_of
+from .core import (
+    error_of,
+    fail_run,
+    graph_or_fail,
+    lock,
+    log,
+    pump_after_commit,
+    save,
+    set_step,
+    succeed_run,
+    traceback_of,
+)
 
 
 def claim(step_run_id: int, worker: str) -> StepRun | None:
@@ -50,16 +61,11 @@ def complete(sr: StepRun, output: Any, *, bail: bool = False) -> bool:
         journal = Journal(run)
         journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=output, duration=sr.duration)
         pump_after_commit({sr.pool})
-        if run.status in RUN_ACTIVE:
-            try:
-                graph = graph_for(run)
-            except WorkflowVersionError as exc:
-                fail_run(run, error_of(exc, sr.path), "", journal)
-            else:
-                if bail:
-                    succeed_run(run, graph, output, journal)
-                else:
-                    after_success(run, graph, sr, journal)
+        graph = graph_or_fail(run, journal, sr.path) if run.status in RUN_ACTIVE else None
+        if graph and bail:
+            succeed_run(run, graph, output, journal)
+        elif graph:
+            after_success(run, graph, sr, journal)
         save(run, journal)
     return True
 
@@ -108,11 +114,10 @@ def on_failure(
         journal.add("step_canceled", sr.path, attempt=sr.attempt)
         return True
     journal.add("step_failed", sr.path, attempt=sr.attempt, error=error)
-    try:
-        block = graph_for(run).blocks[sr.block]
-    except WorkflowVersionError as exc:
-        fail_run(run, error_of(exc, sr.path), "", journal)
+    graph = graph_or_fail(run, journal, sr.path)
+    if graph is None:
         return True
+    block = graph.blocks[sr.block]
     node = block.node(sr.step_id) if sr.kind == "step" else None
     if retryable and node is not None and sr.attempt <= node.retries:
         delay = node.backoff.delay(sr.attempt)

@@ -1,0 +1,255 @@
+"""Publication of committed run events to the channel layer (registered with ``events.add_publisher``).
+
+Every transaction's new ``RunEvent``s become, per run, three channel-layer messages: the events themselves to
+the run's group, and a compact summary of the run (status, progress, timestamps) to its workflow's group and to
+the runs-list group. The database stays the source of truth: a message that never arrives costs a client a
+delay (it catches up from the journal by ``seq``), never an event.
+
+Publication runs after commit in whatever process made the transition (RQ workers are plain sync code), so it
+must be fast and must never raise or hang: messages go out through the channel layer API from one long-lived
+event loop per process (a daemon thread, re-created after a fork), the caller waits at most
+``LIVE["PUBLISH_TIMEOUT"]`` seconds, and after a failure publication pauses for ``LIVE["PUBLISH_RETRY_AFTER"]``
+seconds (dropping, with one warning) instead of making every transition wait for a dead Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+
+from . import registry
+from .exceptions import UnknownWorkflow
+from .models import Run, RunEvent, RunStatus
+
+log = logging.getLogger(__name__)
+
+LIVE_DEFAULTS: dict[str, Any] = {
+    "PUBLISH_TIMEOUT": 1.0,  # seconds a transition's process waits for the channel layer, at most
+    "PUBLISH_RETRY_AFTER": 5.0,  # after a failure, drop publications for this long before trying again
+    "MAX_EVENT_BYTES": 64 * 1024,  # bigger event data is not copied into Redis: clients read it from the DB
+    "MAX_SUBSCRIPTIONS": 50,  # per websocket connection
+    "BUFFER_FRAMES": 1000,  # data frames queued for one connection before its topics are told to resync
+    "WINDOW_BYTES": 1 << 20,  # bytes sent and not yet acknowledged by the client (flow control)
+    "SNAPSHOT_RUNS": 50,  # runs in the snapshot that opens a "runs" or "workflow:<name>" subscription
+    "REPLAY_BATCH": 200,  # events read from the journal per query when replaying or filling a gap
+    "SWEEP_SECONDS": 5.0,  # how often a connection refreshes its groups and checks the DB for missed updates
+}
+
+RUNS_GROUP = "workflows.runs"
+
+
+def live_setting(name: str) -> Any:
+    """``settings.WORKFLOWS["LIVE"][name]``, or its default."""
+    return getattr(settings, "WORKFLOWS", {}).get("LIVE", {}).get(name, LIVE_DEFAULTS[name])
+
+
+def run_group(run_id: int) -> str:
+    return f"workflows.run.{run_id}"
+
+
+def workflow_group(name: str) -> str:
+    # group names allow only [a-zA-Z0-9._-] and < 100 characters: hash the name rather than trust it
+    return f"workflows.workflow.{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+
+
+# --- payloads (shared with the consumer, which replays the same shapes from the database) --------------------
+
+
+def _iso(dt) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def event_payload(seq: int, kind: str, step: str, data: Any, at) -> dict[str, Any]:
+    return {"seq": seq, "kind": kind, "step": step, "data": data, "at": _iso(at)}
+
+
+SUMMARY_FIELDS = (
+    "id",
+    "workflow__name",
+    "status",
+    "cursor",
+    "last_seq",
+    "created_by_id",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+)
+_MODEL_FIELDS = {"status", "cursor", "last_seq", "created_by_id", "created_at", "started_at", "finished_at"}
+
+
+def progress(workflow: str, status: str, cursor: int) -> float | None:
+    """Fraction of the workflow's blocks behind the run (1.0 once it succeeded); None for an unknown workflow."""
+    if status == RunStatus.SUCCEEDED:
+        return 1.0
+    try:
+        blocks = len(registry.get(workflow).graph.blocks)
+    except UnknownWorkflow:
+        return None
+    return round(min(cursor, blocks) / blocks, 3) if blocks else None
+
+
+def summary(values: dict[str, Any]) -> dict[str, Any]:
+    """The runs-list view of a run, from a ``Run.objects.values(*SUMMARY_FIELDS)`` row."""
+    name = values["workflow__name"]
+    return {
+        "id": values["id"],
+        "workflow": name,
+        "status": values["status"],
+        "seq": values["last_seq"],
+        "progress": progress(name, values["status"], values["cursor"]),
+        "created_at": _iso(values["created_at"]),
+        "started_at": _iso(values["started_at"]),
+        "finished_at": _iso(values["finished_at"]),
+        "updated_at": _iso(values["updated_at"]),
+    }
+
+
+def _values_of(run: Run) -> dict[str, Any] | None:
+    """The summary fields of an in-memory run, or None when some were not loaded (then read the row)."""
+    if run.get_deferred_fields() & _MODEL_FIELDS or not Run.workflow.is_cached(run):
+        return None
+    values = {f: getattr(run, f) for f in _MODEL_FIELDS}
+    values.update(id=run.pk, workflow__name=run.workflow.name, updated_at=run.updated_at)
+    return values
+
+
+def messages_for(events: list[RunEvent]) -> list[tuple[str, dict[str, Any]]]:
+    """(group, message) pairs for one transaction's events: per run, its events and its summary."""
+    max_bytes = live_setting("MAX_EVENT_BYTES")
+    by_run: dict[int, list[RunEvent]] = defaultdict(list)
+    for ev in events:
+        by_run[ev.run_id].append(ev)
+    messages = []
+    missing = []
+    runs = {}
+    for run_id, evs in by_run.items():
+        evs.sort(key=lambda e: e.seq)
+        payloads = []
+        for e in evs:
+            payload = event_payload(e.seq, e.kind, e.step, e.data, e.at)
+            if len(json.dumps(e.data, separators=(",", ":"), default=str)) > max_bytes:
+                payload = {"seq": e.seq, "stub": True}  # the consumer reads this one from the journal
+            payloads.append(payload)
+        messages.append((run_group(run_id), {"type": "run.events", "run": run_id, "events": payloads}))
+        values = _values_of(evs[0].run)
+        if values is None:
+            missing.append(run_id)
+        else:
+            runs[run_id] = values
+    if missing:
+        try:
+            runs.update((v["id"], v) for v in Run.objects.filter(pk__in=missing).values(*SUMMARY_FIELDS))
+        except Exception:  # the events still go out; the runs list catches up at the run's next change
+            log.warning("live updates: could not read runs %s for their summaries", missing, exc_info=True)
+    for values in runs.values():
+        s = summary(values)
+        owner = values["created_by_id"]
+        messages.append((RUNS_GROUP, {"type": "run.summary", "topic": "runs", "owner": owner, "run": s}))
+        messages.append(
+            (
+                workflow_group(s["workflow"]),
+                {"type": "run.summary", "topic": f"workflow:{s['workflow']}", "owner": owner, "run": s},
+            )
+        )
+    return messages
+
+
+# --- sending ---------------------------------------------------------------------------------------------------
+
+
+class _LoopThread:
+    """A private event loop in a daemon thread, with its own channel layer instance (connections live on it)."""
+
+    def __init__(self) -> None:
+        from channels import DEFAULT_CHANNEL_LAYER
+        from channels.layers import channel_layers
+
+        self.pid = os.getpid()
+        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="workflows-publish", daemon=True)
+        self.thread.start()
+
+    async def _send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        await asyncio.gather(*(self.layer.group_send(group, message) for group, message in messages))
+
+    def send(self, messages: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._send(messages), self.loop)
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"the channel layer did not answer within {timeout}s") from None
+
+
+_sender: _LoopThread | None = None
+_sender_lock = threading.Lock()
+_paused_until = 0.0
+dropped = 0  # publications dropped while the channel layer was failing (for tests and diagnostics)
+
+
+def _get_sender() -> _LoopThread | None:
+    global _sender
+    if not getattr(settings, "CHANNEL_LAYERS", None):
+        return None
+    sender = _sender
+    if sender is None or sender.pid != os.getpid():
+        with _sender_lock:
+            if _sender is None or _sender.pid != os.getpid():
+                _sender = _LoopThread()
+            sender = _sender
+    return sender
+
+
+def _forget_after_fork() -> None:
+    # a forked child (an RQ work horse) has the parent's objects but not its thread: start afresh on first use
+    global _sender, _sender_lock
+    _sender, _sender_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def reset() -> None:
+    """Forget the sender (e.g. after the test suite changed CHANNEL_LAYERS); the next publish makes a new one."""
+    global _sender, _paused_until
+    old, _sender, _paused_until = _sender, None, 0.0
+    if old is not None and old.pid == os.getpid():
+        old.loop.call_soon_threadsafe(old.loop.stop)
+
+
+def publish(events: list[RunEvent]) -> None:
+    """The publisher: called after commit with one transaction's events. Never raises; waits a bounded time."""
+    global _paused_until, dropped
+    if not events:
+        return
+    if time.monotonic() < _paused_until:
+        dropped += 1
+        return
+    try:
+        sender = _get_sender()
+        if sender is None:
+            return
+        sender.send(messages_for(events), live_setting("PUBLISH_TIMEOUT"))
+    except Exception as exc:
+        dropped += 1
+        retry_after = live_setting("PUBLISH_RETRY_AFTER")
+        _paused_until = time.monotonic() + retry_after
+        log.warning(
+            "live updates: publishing to the channel layer failed (%s: %s); pausing publication for %ss "
+            "(clients catch up from the journal)",
+            type(exc).__name__,
+            exc,
+            retry_after,
+        )
