@@ -5,6 +5,7 @@ Worker processes started by the tests inherit REDIS_URL and DATABASE_URL from th
 
 import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,7 +14,8 @@ if not os.environ.get("REDIS_URL"):
 
     _redis_dir = Path(tempfile.mkdtemp(prefix="workflows-test-redis-"))
     _redis_proc, os.environ["REDIS_URL"] = redis_server.start(_redis_dir, appendonly=False)
-    atexit.register(redis_server.stop, _redis_proc)
+    atexit.register(shutil.rmtree, _redis_dir, ignore_errors=True)
+    atexit.register(redis_server.stop, _redis_proc)  # atexit runs last-registered first: stop, then remove
 
 from project.settings import *  # noqa: E402,F403
 from project.settings import DATABASES, INSTALLED_APPS, VAR_DIR  # noqa: E402

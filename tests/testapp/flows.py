@@ -154,3 +154,7 @@ def noop(ctx: StepContext, data: Num) -> Num:
 
 
 chain5 = Workflow("chain5", input=Num).then(noop).then(increment).then(double).then(increment).then(square).commit()
+
+
+# the other test modules' workflows, registered with these by the app's autodiscovery
+from . import control_flows, worker_flows  # noqa: E402,F401
