@@ -75,16 +75,33 @@ def set_step(sr: StepRun, expect: tuple[str, ...], **fields: Any) -> bool:
 
 
 def pump_after_commit(pools: set[str]) -> None:
+    """Admit ready steps of these pools once the current transaction commits (one pump per transaction)."""
     pools = {p for p in pools if p}
-    if pools:
+    if not pools:
+        return
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
         from .. import dispatch
 
-        transaction.on_commit(lambda: dispatch.pump(pools), robust=True)
+        dispatch.pump(pools)
+        return
+    outermost = conn.atomic_blocks[0]
+    pending = getattr(conn, "_workflows_pump", None)
+    if pending is None or pending[0] is not outermost:  # a new transaction (the last one may have rolled back)
+        pending = conn._workflows_pump = (outermost, set())
+
+        def pump(pools: set[str] = pending[1]) -> None:
+            from .. import dispatch
+
+            dispatch.pump(set(pools))
+
+        transaction.on_commit(pump, robust=True)
+    pending[1].update(pools)
 
 
-def save(run: Run, journal: Journal) -> None:
+def save(run: Run, journal: Journal, derive: bool = True) -> None:
     """Write the run (with its status derived from its open steps) and the journal; tell a parent run."""
-    if run.status in RUN_ACTIVE:
+    if run.status in RUN_ACTIVE and derive:
         _derive_status(run, journal)
     journal.flush()
     run.save(update_fields=RUN_FIELDS)
@@ -96,8 +113,9 @@ def save(run: Run, journal: Journal) -> None:
     run._locked_status = run.status
 
 
-def _derive_status(run: Run, journal: Journal) -> None:
-    present = set(StepRun.objects.filter(run=run, status__in=STEP_OPEN).values_list("status", flat=True).distinct())
+def _derive_status(run: Run, journal: Journal, present: set[str] | None = None) -> None:
+    if present is None:
+        present = set(StepRun.objects.filter(run=run, status__in=STEP_OPEN).values_list("status", flat=True).distinct())
     if StepStatus.RUNNING in present:
         status = RunStatus.RUNNING
     elif present & {StepStatus.PENDING, StepStatus.QUEUED}:
@@ -117,6 +135,12 @@ def _derive_status(run: Run, journal: Journal) -> None:
             return journal.add("run_started")
     run.status = status
     journal.add(f"run_{status}")
+
+
+def step_started(run: Run, journal: Journal) -> None:
+    """A step of the run is running now: the run is running (no query needed to derive it)."""
+    if run.status in RUN_ACTIVE:
+        _derive_status(run, journal, {StepStatus.RUNNING})
 
 
 def succeed_run(run: Run, graph: Graph, data: Any, journal: Journal) -> None:

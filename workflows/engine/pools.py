@@ -8,6 +8,8 @@ from django.utils import timezone
 from ..events import Journal
 from ..models import STEP_HOLDS_SLOT, Pool, Run, StepRun, StepStatus
 
+_known: dict[str, int] = {}  # pools whose row this process has written, with their limit
+
 
 def admit(pool: str, max_parallel: int) -> list[int]:
     """pending -> queued for as many due steps of ``pool`` as it has free slots. Returns the admitted ids.
@@ -15,9 +17,11 @@ def admit(pool: str, max_parallel: int) -> list[int]:
     The pool row's lock serialises admissions across processes, so queued + running never exceeds the limit.
     Transitions never take a pool lock, so the order pool -> runs (by id) -> steps cannot deadlock.
     """
-    Pool.objects.get_or_create(name=pool, defaults={"max_parallel": max_parallel})
+    if _known.get(pool) != max_parallel:
+        Pool.objects.update_or_create(name=pool, defaults={"max_parallel": max_parallel})
+        _known[pool] = max_parallel
     with transaction.atomic():
-        Pool.objects.select_for_update().filter(name=pool).update(max_parallel=max_parallel)
+        list(Pool.objects.select_for_update().filter(name=pool).values_list("name"))  # the admission lock
         busy = StepRun.objects.filter(pool=pool, status__in=STEP_HOLDS_SLOT).count()
         free = max_parallel - busy
         if free <= 0:

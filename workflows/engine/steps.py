@@ -22,6 +22,7 @@ from .core import (
     pump_after_commit,
     save,
     set_step,
+    step_started,
     succeed_run,
     traceback_of,
 )
@@ -44,7 +45,8 @@ def claim(step_run_id: int, worker: str) -> StepRun | None:
         sr = StepRun.objects.get(pk=step_run_id)
         journal = Journal(run)
         journal.add("step_running", sr.path, attempt=sr.attempt, worker=sr.worker)
-        save(run, journal)
+        step_started(run, journal)
+        save(run, journal, derive=False)
     sr.run = run
     return sr
 
