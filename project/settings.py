@@ -113,7 +113,9 @@ RQ = {"COMMIT_MODE": "auto"}  # the engine enqueues in its own on_commit hooks
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # redis-py 8 times a read out after 5 s by default: exactly channels-redis's 5 s blocking receive, which
+        # then kills every idle websocket consumer. Reads may take longer than that; connecting fails fast.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 3}]},
     }
 }
 

@@ -10,3 +10,6 @@ class WorkflowsConfig(AppConfig):
         from . import checks, registry  # noqa: F401  (registers the system checks)
 
         registry.autodiscover()
+        from . import events, publish
+
+        events.add_publisher(publish.publish)

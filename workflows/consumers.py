@@ -39,6 +39,17 @@ TOPIC_RE = re.compile(r"^(?:run:(?P<run>[1-9][0-9]{0,17})|workflow:(?P<workflow>
 SEEN_LIMIT = 2000  # runs a summary subscription remembers (to drop stale summaries and to sweep active runs)
 
 
+@dataclass(eq=False)
+class Frame:
+    """A queued data frame. A run's newer summary replaces its unsent one in place: a slow client gets the
+    latest state of each run rather than every intermediate one."""
+
+    sub: Subscription
+    seq: int  # run topics: the event's seq (0 for summaries)
+    text: str
+    run_id: int = 0  # summary frames: the run they describe
+
+
 class ProtocolError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -58,6 +69,7 @@ class Subscription:
     stalled: bool = False  # overflowed and told to resync: ignores everything until subscribed again
     seen: OrderedDict = field(default_factory=OrderedDict)  # summary topics: run id -> (seq, terminal)
     early: dict = field(default_factory=dict)  # summary topics: live summaries received before the snapshot
+    unsent: dict = field(default_factory=dict)  # summary topics: run id -> its queued, not yet sent, Frame
     max_id: int = 0  # summary topics: the newest run id sent
 
     @property
@@ -155,7 +167,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.replay_batch = live_setting("REPLAY_BATCH")
         self.sweep_seconds = live_setting("SWEEP_SECONDS")
         self.subs: dict[str, Subscription] = {}
-        self.queue: deque[tuple[Subscription, int, str]] = deque()  # data frames waiting for the window
+        self.queue: deque[Frame] = deque()  # data frames waiting for the window
         self.frames = 0  # frames written on this connection; the client acknowledges this count
         self.in_flight: deque[tuple[int, int]] = deque()  # (frame number, size) of unacknowledged data frames
         self.in_flight_bytes = 0
@@ -210,14 +222,20 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def _error(self, code: str, message: str, **extra: Any) -> None:
         await self._control({"op": "error", "code": code, "message": message, **extra})
 
-    async def _enqueue(self, sub: Subscription, seq: int, frame: dict[str, Any]) -> bool:
+    async def _enqueue(self, sub: Subscription, seq: int, frame: dict[str, Any], run_id: int = 0) -> bool:
         """Queue a data frame; on overflow drop the topic's queued frames and tell the client to resync."""
         if sub.stalled:
             return False
+        if run_id and run_id in sub.unsent:  # a newer summary of a run whose last one is still queued
+            sub.unsent[run_id].text = _dumps(frame)
+            return True
         if len(self.queue) >= self.buffer_frames:
             await self._stall(sub)
             return False
-        self.queue.append((sub, seq, _dumps(frame)))
+        item = Frame(sub, seq, _dumps(frame), run_id)
+        if run_id:
+            sub.unsent[run_id] = item
+        self.queue.append(item)
         self.wake_sender.set()
         return True
 
@@ -231,8 +249,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self._control(frame)
 
     def _drop_queued(self, sub: Subscription) -> None:
-        if any(item[0] is sub for item in self.queue):
-            self.queue = deque(item for item in self.queue if item[0] is not sub)
+        sub.unsent.clear()
+        if any(item.sub is sub for item in self.queue):
+            self.queue = deque(item for item in self.queue if item.sub is not sub)
 
     def _current(self, sub: Subscription) -> bool:
         return self.subs.get(sub.topic) is sub and not sub.stalled
@@ -243,12 +262,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.wake_sender.wait()
             self.wake_sender.clear()
             while self.queue and (self.in_flight_bytes < self.window_bytes or not self.in_flight):
-                sub, seq, text = self.queue.popleft()
+                item = self.queue.popleft()
+                sub = item.sub
+                if item.run_id:
+                    sub.unsent.pop(item.run_id, None)
                 if not self._current(sub):
                     continue
-                await self._write(text, data=True)
-                if seq:
-                    sub.sent = max(sub.sent, seq)
+                await self._write(item.text, data=True)
+                if item.seq:
+                    sub.sent = max(sub.sent, item.seq)
             self.wake_replayer.set()  # there may be room for more of the journal now
 
     # --- frames in ---------------------------------------------------------------------------------------------
@@ -262,12 +284,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return await self._error("bad_json", "malformed JSON")
         if not isinstance(content, dict):
             return await self._error("bad_request", "a frame must be a JSON object")
-        ref = content.get("id")
-        extra = {} if ref is None else {"id": ref}
-        if isinstance(content.get("topic"), str):
-            extra["topic"] = content["topic"]
+        ref, topic = content.get("id"), content.get("topic")
+        valid_ref = ref is None or (isinstance(ref, (str, int)) and not isinstance(ref, bool) and len(str(ref)) <= 100)
+        extra = {"id": ref} if ref is not None and valid_ref else {}  # errors echo the request's id and topic
+        if isinstance(topic, str) and len(topic) <= 120:
+            extra["topic"] = topic
         try:
-            if ref is not None and (isinstance(ref, bool) or not isinstance(ref, (str, int)) or len(str(ref)) > 100):
+            if not valid_ref:
                 raise ProtocolError("bad_request", "id must be a string or an integer of at most 100 characters")
             await self.receive_json(content)
         except ProtocolError as exc:
@@ -328,14 +351,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             sub = Subscription(topic, workflow_group(name), workflow=name)
         else:
             sub = Subscription(topic, RUNS_GROUP)
-        old = self.subs.get(topic)
+        await self.channel_layer.group_add(sub.group, self.channel_name)  # join first, then read the journal
+        old = self.subs.pop(topic, None)
         if old is not None:  # subscribing again (a resync) restarts the topic from the new since
             self._drop_queued(old)
-        self.subs[topic] = sub
-        await self.channel_layer.group_add(sub.group, self.channel_name)  # join first, then read the journal
         if "id" in content:
             reply["id"] = content["id"]
-        await self._control(reply)
+        await self._control(reply)  # before any of its data: the sub is not visible to the replayer yet
+        self.subs[topic] = sub
         self.wake_replayer.set()
 
     async def _unsubscribe(self, content: dict[str, Any]) -> None:
@@ -375,9 +398,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if not self._current(sub):
             return
         for payload in events:
-            if payload["seq"] != sub.last + 1:  # cannot happen (gapless seqs); never send out of order
+            if payload["seq"] != sub.last + 1:  # cannot happen (gapless seqs); never send a gap, never spin
                 log.error("live updates: run %s journal jumps from %s to %s", sub.run_id, sub.last, payload["seq"])
-                break
+                sub.replaying, sub.want = False, sub.last
+                return
             if not await self._enqueue(sub, payload["seq"], {"op": "event", "topic": sub.topic, **payload}):
                 return
             sub.last = payload["seq"]
@@ -411,6 +435,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         sub.want = max(sub.want, events[-1]["seq"])
         if sub.replaying:
             return  # the replay reads these from the journal
+        fresh = sum(p["seq"] > sub.last for p in events)
+        if fresh > self.buffer_frames - len(self.queue) and len(self.queue) < self.buffer_frames:
+            sub.replaying = True  # a transaction too big for the room left: read it from the journal, paced
+            self.wake_replayer.set()
+            return
         for payload in events:
             seq = payload["seq"]
             if seq <= sub.last:
@@ -438,7 +467,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self._offer_summary(sub, s)
 
     async def _offer_summary(self, sub: Subscription, s: dict[str, Any]) -> None:
-        if sub.is_new(s) and await self._enqueue(sub, 0, {"op": "run", "topic": sub.topic, "run": s}):
+        if sub.is_new(s) and await self._enqueue(sub, 0, {"op": "run", "topic": sub.topic, "run": s}, s["id"]):
             sub.note(s)
 
     # --- the sweep: what Redis may have lost -------------------------------------------------------------------
@@ -465,7 +494,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for sub in subs:
             if sub.is_run or sub.replaying:
                 continue
-            active = [run_id for run_id, (_, terminal) in sub.seen.items() if not terminal]
+            active = [run_id for run_id, (_, terminal) in sub.seen.items() if not terminal][-500:]
             for s in await _changed(self.user, sub.workflow, active, sub.max_id, self.snapshot_runs * 4):
                 if self._current(sub):
                     await self._offer_summary(sub, s)

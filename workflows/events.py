@@ -14,13 +14,20 @@ log = logging.getLogger(__name__)
 
 
 class Journal:
-    """Collects one transaction's events for one locked run; ``flush`` writes them with gapless seqs."""
+    """Collects one transaction's events for one locked run; ``flush`` writes them with gapless seqs.
+
+    Its publish hook is registered at the first event, before any pump hook of the same transaction, so that
+    after commit a run's events go out in seq order.
+    """
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self.events: list[RunEvent] = []
+        self._written: list[RunEvent] = []
 
     def add(self, kind: str, step: str = "", /, **data: Any) -> None:
+        if not self.events and not self._written:
+            transaction.on_commit(self._publish)
         self.run.last_seq += 1
         self.events.append(
             RunEvent(run=self.run, seq=self.run.last_seq, kind=kind, step=step, data=data, at=timezone.now())
@@ -30,8 +37,13 @@ class Journal:
         if not self.events:
             return
         RunEvent.objects.bulk_create(self.events)
-        events, self.events = self.events, []
-        transaction.on_commit(lambda: publish(events))
+        self._written.extend(self.events)
+        self.events = []
+
+    def _publish(self) -> None:
+        events, self._written = self._written, []
+        if events:
+            publish(events)
 
 
 def append(run_id: int, kind: str, step: str = "", /, **data: Any) -> None:

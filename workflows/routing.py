@@ -1,3 +1,9 @@
-"""Websocket routes (served by daphne through project.asgi)."""
+"""Websocket routes (served by daphne through project.asgi, behind the session auth and origin checks)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from .consumers import LiveConsumer
+
+websocket_urlpatterns = [
+    path("ws/", LiveConsumer.as_asgi()),
+]

@@ -1,0 +1,300 @@
+// Live updates for the dashboard: a client for the /ws/ protocol (docs/live-updates.md). Plain ES module.
+//
+//   import { LiveClient, watchRun, watchRuns } from "/static/workflows/live.js";
+//   const live = new LiveClient();                       // ws(s)://<this host>/ws/, connects at once
+//   const stop = watchRun(live, 42, (run, event) => render(run));          // one run, event by event
+//   const stopList = watchRuns(live, "runs", (runs) => renderList(runs));  // or "workflow:<name>"
+//   live.onStatus((status) => badge(status));            // "connecting" | "open" | "closed"
+//
+// The client keeps the last seq of every run topic; after a reconnect (with backoff) or a server "resync" it
+// subscribes again from that seq, so each event is applied exactly once and in order. It acknowledges the
+// frames it receives (flow control) and pings the server to notice a dead connection.
+
+const RUN_STATUSES = new Set(["pending", "running", "waiting", "suspended", "succeeded", "failed", "canceled"]);
+const STEP_STATUSES = new Set([...RUN_STATUSES, "queued", "skipped"]);
+const FATAL_ERRORS = new Set(["not_found", "unknown_topic", "too_many_subscriptions", "bad_request"]);
+
+export function defaultUrl(location = globalThis.location) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws/`;
+}
+
+export class LiveClient {
+  /**
+   * @param {string} url  the websocket URL (default: /ws/ on this page's host)
+   * @param {object} options  backoff {initial, max} in ms, ackEvery (frames), ackDelay (ms),
+   *   pingInterval and pingTimeout (ms), WebSocket (a constructor, for tests)
+   */
+  constructor(url = defaultUrl(), options = {}) {
+    this.url = url;
+    this.options = {
+      backoff: { initial: 500, max: 15000 },
+      ackEvery: 32,
+      ackDelay: 50,
+      pingInterval: 20000,
+      pingTimeout: 10000,
+      WebSocket: globalThis.WebSocket,
+      ...options,
+    };
+    this.subs = new Map(); // topic -> {topic, last, handlers}
+    this.statusListeners = new Set();
+    this.status = "closed";
+    this.attempts = 0;
+    this.closed = false;
+    this.nextId = 1;
+    this.connect();
+  }
+
+  /** Subscribe to "run:<id>", "workflow:<name>" or "runs". Returns {unsubscribe(), lastSeq}. */
+  subscribe(topic, handlers = {}, { since = 0 } = {}) {
+    const existing = this.subs.get(topic);
+    if (existing) {
+      existing.handlers = handlers; // one subscription per topic and connection: the newest handlers win
+      return this._handle(existing);
+    }
+    const sub = { topic, last: since, handlers };
+    this.subs.set(topic, sub);
+    this._sendSubscribe(sub);
+    return this._handle(sub);
+  }
+
+  /** Listen to the connection status; returns a function that stops listening. */
+  onStatus(fn) {
+    this.statusListeners.add(fn);
+    fn(this.status);
+    return () => this.statusListeners.delete(fn);
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.pingTimer);
+    clearTimeout(this.ackTimer);
+    if (this.ws) this.ws.close(1000);
+    this._setStatus("closed");
+  }
+
+  // --- connection -----------------------------------------------------------------------------------------
+
+  connect() {
+    if (this.closed) return;
+    this._setStatus("connecting");
+    const ws = new this.options.WebSocket(this.url);
+    this.ws = ws;
+    this.received = 0;
+    this.acked = 0;
+    ws.onopen = () => {
+      if (ws !== this.ws) return;
+      this.attempts = 0;
+      this.lastFrameAt = Date.now();
+      this._setStatus("open");
+      for (const sub of this.subs.values()) {
+        sub.resubscribing = true; // until "subscribed": the new stream starts after sub.last
+        this._sendSubscribe(sub);
+      }
+      clearInterval(this.pingTimer);
+      this.pingTimer = setInterval(() => this._ping(), this.options.pingInterval);
+    };
+    ws.onmessage = (message) => {
+      if (ws !== this.ws) return;
+      this.received += 1;
+      this.lastFrameAt = Date.now();
+      this._scheduleAck();
+      let frame;
+      try {
+        frame = JSON.parse(message.data);
+      } catch {
+        return;
+      }
+      this._dispatch(frame);
+    };
+    ws.onclose = () => {
+      if (ws !== this.ws) return;
+      clearInterval(this.pingTimer);
+      clearTimeout(this.ackTimer);
+      this.ackTimer = null;
+      this._setStatus("closed");
+      this._reconnectLater();
+    };
+    ws.onerror = () => {}; // onclose follows
+  }
+
+  _reconnectLater() {
+    if (this.closed) return;
+    const { initial, max } = this.options.backoff;
+    const delay = Math.min(max, initial * 2 ** this.attempts) * (0.5 + Math.random() / 2); // jittered
+    this.attempts += 1;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  _ping() {
+    if (Date.now() - this.lastFrameAt > this.options.pingInterval + this.options.pingTimeout) {
+      this.ws.close(4000); // silent for too long: a dead connection; onclose reconnects
+      return;
+    }
+    this._send({ op: "ping" });
+  }
+
+  _scheduleAck() {
+    if (this.received - this.acked >= this.options.ackEvery) return this._ack();
+    if (!this.ackTimer) this.ackTimer = setTimeout(() => this._ack(), this.options.ackDelay);
+  }
+
+  _ack() {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    if (this.received > this.acked) {
+      this.acked = this.received;
+      this._send({ op: "ack", n: this.received });
+    }
+  }
+
+  _send(frame) {
+    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(frame));
+  }
+
+  _resubscribe(sub) {
+    if (sub.resubscribing) return; // frames of the old stream still arrive until "subscribed"
+    sub.resubscribing = true;
+    this._sendSubscribe(sub);
+  }
+
+  _sendSubscribe(sub) {
+    if (!this.ws || this.ws.readyState !== 1) return; // sent on open
+    const frame = { op: "subscribe", topic: sub.topic, id: this.nextId++ };
+    if (sub.topic.startsWith("run:")) frame.since = sub.last;
+    this._send(frame);
+  }
+
+  _setStatus(status) {
+    if (status === this.status) return;
+    this.status = status;
+    for (const fn of this.statusListeners) fn(status);
+  }
+
+  _handle(sub) {
+    return {
+      unsubscribe: () => {
+        if (this.subs.get(sub.topic) !== sub) return;
+        this.subs.delete(sub.topic);
+        this._send({ op: "unsubscribe", topic: sub.topic });
+      },
+      get lastSeq() {
+        return sub.last;
+      },
+    };
+  }
+
+  // --- frames in --------------------------------------------------------------------------------------------
+
+  _dispatch(frame) {
+    const sub = frame.topic !== undefined ? this.subs.get(frame.topic) : undefined;
+    const h = sub ? sub.handlers : {};
+    switch (frame.op) {
+      case "event":
+        if (!sub || frame.seq <= sub.last) return; // a duplicate: already applied
+        if (frame.seq !== sub.last + 1) return this._resubscribe(sub); // never apply out of order
+        sub.last = frame.seq;
+        h.onEvent?.(frame);
+        return;
+      case "snapshot":
+        h.onSnapshot?.(frame.runs);
+        return;
+      case "run":
+        h.onRun?.(frame.run);
+        return;
+      case "subscribed":
+        if (sub) sub.resubscribing = false;
+        h.onSubscribed?.(frame);
+        return;
+      case "resync": // the server dropped what it could not send: ask again from what we have
+        if (sub) this._resubscribe(sub);
+        return;
+      case "error":
+        if (sub && FATAL_ERRORS.has(frame.code)) this.subs.delete(frame.topic);
+        else if (sub) setTimeout(() => this.subs.get(sub.topic) === sub && this._sendSubscribe(sub), this.options.backoff.initial);
+        if (h.onError) h.onError(frame);
+        else console.warn("live updates:", frame.code, frame.message);
+        return;
+      default: // pong, unsubscribed
+    }
+  }
+}
+
+// --- applying events -------------------------------------------------------------------------------------------
+
+/** A fresh run state for applyEvent. */
+export function emptyRun(id) {
+  return { id, status: null, input: null, output: null, error: null, steps: {}, logs: [], lastSeq: 0 };
+}
+
+/** Apply one event (a frame of a run topic) to a run state, in place; returns the state. */
+export function applyEvent(run, event) {
+  const { kind, step, data = {} } = event;
+  run.lastSeq = event.seq;
+  if (kind === "run_created") run.input = data.input ?? null;
+  if (kind.startsWith("run_")) {
+    const status = kind.slice(4);
+    if (RUN_STATUSES.has(status)) run.status = status;
+    else if (status === "started") run.status = "running";
+    else if (status === "created") run.status = run.status ?? "pending";
+    if (status === "succeeded") run.output = data.output ?? null;
+    if (status === "failed") run.error = data.error ?? null;
+    return run;
+  }
+  if (!step) return run;
+  const s = (run.steps[step] ??= { path: step, status: null, attempt: 1, output: null, error: null, progress: null });
+  if (data.attempt !== undefined) s.attempt = data.attempt;
+  const status = kind.startsWith("step_") ? kind.slice(5) : null;
+  if (STEP_STATUSES.has(status)) {
+    s.status = status;
+    if (status === "succeeded") s.output = data.output ?? null;
+    if (status === "failed") s.error = data.error ?? null;
+  } else if (status === "retrying") {
+    s.status = "pending";
+    s.error = data.error ?? s.error;
+  } else if (status === "progress") {
+    s.progress = { fraction: data.fraction, message: data.message ?? "" };
+  } else if (status === "log") {
+    run.logs.push({ step, message: data.message, at: event.at, seq: event.seq });
+  }
+  return run;
+}
+
+/** Keep the state of one run up to date: onChange(state, event) after every event. Returns a stop function. */
+export function watchRun(live, runId, onChange, { onError } = {}) {
+  const run = emptyRun(runId);
+  const sub = live.subscribe(`run:${runId}`, {
+    onEvent: (event) => onChange(applyEvent(run, event), event),
+    onError,
+  });
+  return () => sub.unsubscribe();
+}
+
+/**
+ * Keep a list of run summaries ("runs" or "workflow:<name>") up to date: onChange(runs) with the runs newest
+ * first, after the snapshot and after every change. A summary older (by seq) than the one held is ignored.
+ */
+export function watchRuns(live, topic, onChange, { onError } = {}) {
+  const runs = new Map();
+  const put = (summary) => {
+    const held = runs.get(summary.id);
+    if (held && held.seq >= summary.seq) return false;
+    runs.set(summary.id, summary);
+    return true;
+  };
+  const emit = () =>
+    onChange([...runs.values()].sort((a, b) => (b.created_at ?? "").localeCompare(a.created_at ?? "") || b.id - a.id));
+  const sub = live.subscribe(topic, {
+    onSnapshot: (list) => {
+      list.forEach(put);
+      emit();
+    },
+    onRun: (summary) => {
+      if (put(summary)) emit();
+    },
+    onError,
+  });
+  return () => sub.unsubscribe();
+}

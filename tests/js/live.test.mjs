@@ -1,0 +1,163 @@
+// Unit tests of the browser client (static/workflows/live.js) against a fake WebSocket: node --test tests/js/
+import assert from "node:assert/strict";
+import test from "node:test";
+
+import { LiveClient, applyEvent, emptyRun, watchRun, watchRuns } from "../../static/workflows/live.js";
+
+class FakeSocket {
+  static all = [];
+  constructor(url) {
+    this.url = url;
+    this.readyState = 0;
+    this.sent = [];
+    FakeSocket.all.push(this);
+  }
+  send(text) {
+    this.sent.push(JSON.parse(text));
+  }
+  close() {
+    this.drop();
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.();
+  }
+  deliver(frame) {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+  drop() {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.onclose?.({ code: 1006 });
+  }
+  ops(op) {
+    return this.sent.filter((f) => f.op === op);
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const ev = (topic, seq, kind = "step_log", step = "s", data = {}) => ({ op: "event", topic, seq, kind, step, data, at: "t" });
+
+function client(t, options = {}) {
+  FakeSocket.all = [];
+  const live = new LiveClient("ws://test/ws/", { WebSocket: FakeSocket, backoff: { initial: 1, max: 4 }, ...options });
+  t.after(() => live.close());
+  return { live, socket: () => FakeSocket.all.at(-1) };
+}
+
+test("subscribes on open, applies each seq once and in order, acknowledges frames", async (t) => {
+  const { live, socket } = client(t, { ackEvery: 2, ackDelay: 5 });
+  const seen = [];
+  live.subscribe("run:7", { onEvent: (e) => seen.push(e.seq) });
+  socket().open();
+  assert.deepEqual(socket().ops("subscribe"), [{ op: "subscribe", topic: "run:7", since: 0, id: 1 }]);
+  socket().deliver({ op: "subscribed", topic: "run:7", since: 0, last_seq: 2 });
+  for (const seq of [1, 2, 2, 1, 3]) socket().deliver(ev("run:7", seq));
+  assert.deepEqual(seen, [1, 2, 3]);
+  assert.deepEqual(socket().ops("ack").at(-1), { op: "ack", n: 6 });
+  live.close();
+});
+
+test("reconnects with backoff and resubscribes from the last seq", async (t) => {
+  const { live, socket } = client(t);
+  const seen = [];
+  const statuses = [];
+  live.onStatus((s) => statuses.push(s));
+  live.subscribe("run:7", { onEvent: (e) => seen.push(e.seq) });
+  live.subscribe("runs", {});
+  socket().open();
+  socket().deliver({ op: "subscribed", topic: "run:7" });
+  socket().deliver(ev("run:7", 1));
+  socket().deliver(ev("run:7", 2));
+  const first = socket();
+  first.drop();
+  await sleep(20);
+  assert.notEqual(socket(), first);
+  socket().open();
+  assert.deepEqual(
+    socket().ops("subscribe").map(({ topic, since }) => ({ topic, since })),
+    [{ topic: "run:7", since: 2 }, { topic: "runs", since: undefined }],
+  );
+  socket().deliver({ op: "subscribed", topic: "run:7" });
+  socket().deliver(ev("run:7", 3));
+  assert.deepEqual(seen, [1, 2, 3]);
+  assert.deepEqual(statuses, ["connecting", "open", "closed", "connecting", "open"]);
+  live.close();
+});
+
+test("a resync or a gap asks again from the last seq, once", async (t) => {
+  const { live, socket } = client(t);
+  const seen = [];
+  live.subscribe("run:9", { onEvent: (e) => seen.push(e.seq) }, { since: 4 });
+  socket().open();
+  socket().deliver({ op: "subscribed", topic: "run:9" });
+  socket().deliver(ev("run:9", 5));
+  socket().deliver({ op: "resync", topic: "run:9", since: 5 });
+  assert.deepEqual(socket().ops("subscribe").at(-1).since, 5);
+  socket().deliver({ op: "subscribed", topic: "run:9" });
+  socket().deliver(ev("run:9", 8)); // a gap: never applied out of order
+  socket().deliver(ev("run:9", 9));
+  assert.equal(socket().ops("subscribe").length, 3);
+  socket().deliver({ op: "subscribed", topic: "run:9" });
+  for (const seq of [6, 7, 8, 9]) socket().deliver(ev("run:9", seq));
+  assert.deepEqual(seen, [5, 6, 7, 8, 9]);
+  live.close();
+});
+
+test("a fatal error ends the subscription and reaches its handler", async (t) => {
+  const { live, socket } = client(t);
+  const errors = [];
+  live.subscribe("run:404", { onError: (f) => errors.push(f.code) });
+  socket().open();
+  socket().deliver({ op: "error", topic: "run:404", code: "not_found", message: "no run 404 that you may see" });
+  assert.deepEqual(errors, ["not_found"]);
+  socket().drop();
+  await sleep(20);
+  socket().open();
+  assert.deepEqual(socket().ops("subscribe"), []);
+  live.close();
+});
+
+test("watchRun builds the run's state; watchRuns keeps the newest summary of each run", async (t) => {
+  const { live, socket } = client(t);
+  let state;
+  watchRun(live, 3, (run) => (state = structuredClone(run)));
+  let list = [];
+  watchRuns(live, "runs", (runs) => (list = runs));
+  socket().open();
+  const events = [
+    ev("run:3", 1, "run_created", "", { input: { value: 1 } }),
+    ev("run:3", 2, "step_pending", "inc", { attempt: 1 }),
+    ev("run:3", 3, "run_started", ""),
+    ev("run:3", 4, "step_running", "inc", { attempt: 1 }),
+    ev("run:3", 5, "step_log", "inc", { message: "hello" }),
+    ev("run:3", 6, "step_succeeded", "inc", { attempt: 1, output: { value: 2 } }),
+    ev("run:3", 7, "run_succeeded", "", { output: { value: 2 } }),
+  ];
+  events.forEach((e) => socket().deliver(e));
+  assert.equal(state.status, "succeeded");
+  assert.deepEqual(state.output, { value: 2 });
+  assert.deepEqual(state.steps.inc, { path: "inc", status: "succeeded", attempt: 1, output: { value: 2 }, error: null, progress: null });
+  assert.deepEqual(state.logs.map((l) => l.message), ["hello"]);
+  assert.equal(state.lastSeq, 7);
+
+  const s = (id, seq, status, created_at) => ({ id, seq, status, created_at });
+  socket().deliver({ op: "snapshot", topic: "runs", runs: [s(2, 5, "running", "b"), s(1, 9, "succeeded", "a")] });
+  socket().deliver({ op: "run", topic: "runs", run: s(2, 4, "pending", "b") }); // older: ignored
+  socket().deliver({ op: "run", topic: "runs", run: s(3, 1, "pending", "c") });
+  socket().deliver({ op: "run", topic: "runs", run: s(2, 6, "succeeded", "b") });
+  assert.deepEqual(list.map((r) => [r.id, r.status]), [[3, "pending"], [2, "succeeded"], [1, "succeeded"]]);
+  live.close();
+});
+
+test("applyEvent follows retries and progress", () => {
+  const run = emptyRun(1);
+  applyEvent(run, ev("run:1", 1, "step_failed", "x", { attempt: 1, error: { message: "boom" } }));
+  applyEvent(run, ev("run:1", 2, "step_retrying", "x", { attempt: 2, error: { message: "boom" } }));
+  assert.equal(run.steps.x.status, "pending");
+  assert.equal(run.steps.x.attempt, 2);
+  applyEvent(run, ev("run:1", 3, "step_progress", "x", { fraction: 0.5, message: "half" }));
+  assert.deepEqual(run.steps.x.progress, { fraction: 0.5, message: "half" });
+  applyEvent(run, ev("run:1", 4, "run_failed", "", { error: { message: "boom" } }));
+  assert.equal(run.status, "failed");
+});
