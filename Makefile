@@ -1,0 +1,47 @@
+# make run   - create .venv, install, migrate, start Redis, workers, the recovery loop and daphne (Ctrl-C stops)
+# make test  - lint, then the whole suite on SQLite and on PostgreSQL ($DATABASE_URL, or a throwaway cluster)
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST := $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+.PHONY: venv run test test-sqlite test-postgres lint clean
+.NOTPARALLEL:
+
+venv: $(STAMP)
+
+# re-installs only when pyproject.toml changes (or .venv is gone)
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: venv
+	$(PYTHON) manage.py up
+
+test: lint test-sqlite test-postgres
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test-sqlite: venv
+	env -u DATABASE_URL $(PYTEST)
+
+# the suite on $(DATABASE_URL) if it names a PostgreSQL database, else on a throwaway cluster
+test-postgres: venv
+	@case "$$DATABASE_URL" in \
+	  postgres://*|postgresql://*) echo "PostgreSQL at $$DATABASE_URL"; $(PYTEST) ;; \
+	  *) $(PYTHON) -m tests.pgcluster -- $(PYTEST) ;; \
+	esac
+
+# keeps var/ (the demo database, secret key and Redis data) except test databases
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info var/test-*.sqlite3*
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+# make bench - throughput, latency and scale on SQLite and PostgreSQL, beside raw RQ, Celery and DBOS; prints the
+# table and saves it with a chart under bench/results/ (BENCH_ARGS="--db sqlite --reps 1" for a quicker look)
+.PHONY: bench
+bench: venv
+	$(PYTHON) -m bench $(BENCH_ARGS)

@@ -1,0 +1,148 @@
+"""`manage.py up` end to end: embedded Redis, migrations, demo admin, real workers, recovery loop and daphne.
+
+It runs on its own SQLite database and Redis in a temporary WORKFLOWS_VAR_DIR, not on the test database.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def processes_of(var_dir: Path) -> list[int]:
+    """Living processes of the `up` that uses ``var_dir``: it is in their environment (inherited by every child
+    and work horse) or, for redis-server, which overwrites its environment with its title, in their command line.
+    """
+    marker, path = f"WORKFLOWS_VAR_DIR={var_dir}".encode(), str(var_dir).encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                with open(f"/proc/{entry.name}/environ", "rb") as f:
+                    environ = f.read().split(b"\0")
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if marker in environ or path in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def get(opener: urllib.request.OpenerDirector, url: str, data: dict | None = None) -> tuple[int, str, str]:
+    """(status, body, path of the final URL) of a GET, or of a POST of ``data``, following redirects."""
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    try:
+        with opener.open(url, body, timeout=10) as response:
+            return response.status, response.read().decode(), urllib.parse.urlsplit(response.geturl()).path
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), urllib.parse.urlsplit(exc.geturl()).path
+
+
+def test_up_serves_runs_workflows_and_stops_cleanly(tmp_path):
+    port = free_port()
+    var_dir = tmp_path / "var"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"REDIS_URL", "DATABASE_URL", "DEMO_PASSWORD", "WORKFLOWS_WORKER_CLASS", "SECRET_KEY"}
+    }
+    env.update(DJANGO_SETTINGS_MODULE="project.settings", WORKFLOWS_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    up = subprocess.Popen(
+        [sys.executable, "manage.py", "up", "--port", str(port)],
+        cwd=BASE_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(up.stdout.readline, b"")), daemon=True)
+    reader.start()
+
+    def output() -> str:
+        return b"".join(list(lines)).decode(errors="replace")
+
+    try:
+        base = f"http://127.0.0.1:{port}"
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        deadline = time.monotonic() + 90
+        while True:
+            assert up.poll() is None, f"up exited with {up.returncode}:\n{output()}"
+            try:
+                if get(opener, f"{base}/accounts/login/")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"daphne never answered:\n{output()}"
+            time.sleep(0.3)
+
+        status, page, _ = get(opener, f"{base}/admin/login/")
+        assert status == 200
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        form = {"csrfmiddlewaretoken": token, "username": "admin", "password": "admin", "next": "/admin/"}
+        status, page, path = get(opener, f"{base}/admin/login/?next=/admin/", form)
+        assert (status, path) == (200, "/admin/"), "the demo superuser admin/admin cannot log in to the admin"
+        assert 'name="password"' not in page
+
+        run = subprocess.run(
+            [sys.executable, "manage.py", "run_workflow", "trip-planner"]
+            + ["--input", '{"city": "Paris", "days": 2}', "--wait", "60"],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{output()}"
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        assert result["status"] == "succeeded", result
+        assert result["output"]["city"] == "Paris"
+
+        text = output()
+        assert f"http://127.0.0.1:{port}/" in text and "log in as admin / admin" in text, text
+        for name in ("worker-1", "worker-2", "recovery", "daphne"):
+            assert f"[up] started {name} (pid " in text, text
+        assert "[recovery] " in text and "[daphne] " in text, text  # children's own lines, prefixed
+        assert len(processes_of(var_dir)) >= 6, "expected redis, 2 workers, recovery and daphne running"
+
+        up.send_signal(signal.SIGINT)
+        assert up.wait(20) == 0, output()
+        reader.join(5)
+        deadline = time.monotonic() + 5
+        while processes_of(var_dir) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_of(var_dir) == [], f"processes left behind:\n{output()}"
+        assert "[up] stopped Redis" in output()
+    finally:
+        for pid in [up.pid] * (up.poll() is None) + processes_of(var_dir):
+            try:
+                if os.getpgid(pid) != os.getpgrp():
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        up.wait(10)

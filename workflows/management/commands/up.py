@@ -1,0 +1,233 @@
+"""Run everything on one machine: embedded Redis, migrations, a demo admin, RQ workers, recovery loop, daphne.
+
+Each child runs in a session of its own, so a terminal Ctrl-C reaches only this command, which then stops
+them all: SIGTERM to every child's process group, SIGKILL after a grace period to whatever is left (forking
+RQ workers' work horses included: they sit in process groups of their own), and Redis last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+import redis
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rq import Worker
+
+from workflows import redis_server
+
+GRACE_SECONDS = 10.0
+_print_lock = threading.Lock()
+
+
+def say(name: str, line: str) -> None:
+    with _print_lock:
+        print(f"[{name}] {line}", flush=True)
+
+
+def pump(name: str, stream: IO[bytes]) -> threading.Thread:
+    """Print every line of ``stream`` prefixed with ``[name]``, until end of file."""
+
+    def run() -> None:
+        for raw in iter(stream.readline, b""):
+            say(name, raw.decode(errors="replace").rstrip())
+        stream.close()
+
+    thread = threading.Thread(target=run, name=f"pump-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living descendant of ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    output: threading.Thread
+
+
+class Command(BaseCommand):
+    help = "Start Redis (unless REDIS_URL is set), migrate, and run RQ workers, the recovery loop and daphne."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="daphne bind address (default 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=8000, help="daphne port (default 8000)")
+        parser.add_argument("--workers", type=int, default=2, help="number of RQ worker processes (default 2)")
+        parser.add_argument("--worker-class", help="e.g. rq.worker.SimpleWorker (default: the setting)")
+
+    def handle(self, *args, **options) -> None:
+        self.stopping = threading.Event()
+        self.hurry = threading.Event()  # a second signal: skip the grace period
+        self.children: list[Child] = []
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1")
+        self.check_port(options["host"], options["port"])
+        for sig in (signal.SIGINT, signal.SIGTERM):  # raise KeyboardInterrupt until the children run
+            signal.signal(sig, signal.default_int_handler)
+        redis_proc: subprocess.Popen | None = None
+        code = 0
+        try:
+            url = os.environ.get("REDIS_URL", "")
+            names = [f"worker-{i}" for i in range(1, options["workers"] + 1)]
+            if url:
+                say("up", f"using Redis at {url}")
+                rq_names = [f"{n}-{socket.gethostname()}-{os.getpid()}" for n in names]  # a shared Redis
+            else:
+                try:
+                    redis_proc, url = redis_server.start(settings.VAR_DIR / "redis", appendonly=True)
+                except RuntimeError as exc:
+                    raise CommandError(f"cannot start Redis: {exc}") from None
+                pump("redis", redis_proc.stdout)
+                say("up", f"started Redis (pid {redis_proc.pid}) at {url}")
+                rq_names = names
+                self.forget_dead_workers(url, rq_names)  # left registered by a previous run that was killed
+            call_command("migrate", interactive=False, verbosity=options["verbosity"])
+            Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # else whitenoise warns it is missing
+            login = self.demo_user()
+            say("up", f"open http://{options['host']}:{options['port']}/ and log in as {login}")
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self.on_signal)
+            env = {
+                **os.environ,
+                "REDIS_URL": url,
+                "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+                "PYTHONUNBUFFERED": "1",
+            }
+            manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+            worker_class = ["--worker-class", options["worker_class"]] if options["worker_class"] else []
+            for label, rq_name in zip(names, rq_names, strict=True):
+                self.spawn(label, [*manage, "workflows_worker", "--name", rq_name, *worker_class], env)
+            self.spawn("recovery", [*manage, "workflows_recover", "--loop"], env)
+            daphne = ["-m", "daphne", "-b", options["host"], "-p", str(options["port"]), "project.asgi:application"]
+            self.spawn("daphne", [sys.executable, *daphne], env)
+            code = self.supervise(redis_proc)
+        except KeyboardInterrupt:
+            say("up", "interrupted")
+        finally:
+            self.shutdown()
+            if redis_proc is not None:
+                redis_server.stop(redis_proc)
+                say("up", "stopped Redis")
+        sys.exit(code)
+
+    def check_port(self, host: str, port: int) -> None:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                raise CommandError(f"cannot listen on {host}:{port} ({exc.strerror}); choose one with --port") from None
+
+    def forget_dead_workers(self, url: str, names: list[str]) -> None:
+        """Our Redis has just started, so no worker of ours is alive: clear their stale registrations."""
+        conn = redis.Redis.from_url(url)
+        for name in names:
+            worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn)
+            if worker is not None:
+                worker.register_death()
+
+    def demo_user(self) -> str:
+        """Create the demo superuser if missing; return how to log in."""
+        password = os.environ.get("DEMO_PASSWORD") or "admin"
+        User = get_user_model()
+        user = User.objects.filter(username="admin").first()
+        if user is None:
+            User.objects.create_superuser("admin", "admin@example.com", password)
+            say("up", "created the demo superuser 'admin'")
+        elif not user.check_password(password):
+            return "admin (an existing user: its password is unchanged)"
+        return f"admin / {password}"
+
+    def spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.children.append(Child(name, proc, pump(name, proc.stdout)))
+        say("up", f"started {name} (pid {proc.pid})")
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping.is_set():
+            self.hurry.set()
+        self.stopping.set()
+
+    def supervise(self, redis_proc: subprocess.Popen | None) -> int:
+        """Wait for a signal (return 0) or for a child to die (return 1)."""
+        while not self.stopping.wait(0.2):
+            for child in self.children:
+                if child.proc.poll() is not None:
+                    say("up", f"{child.name} exited unexpectedly with code {child.proc.returncode}; stopping")
+                    return 1
+            if redis_proc is not None and redis_proc.poll() is not None:
+                say("up", f"Redis exited unexpectedly with code {redis_proc.returncode}; stopping")
+                return 1
+        say("up", "stopping...")
+        return 0
+
+    def shutdown(self) -> None:
+        """SIGTERM every child's process group, wait, then SIGKILL every group still there, horses included."""
+        if not self.children:
+            return
+        family = {pid for c in self.children for pid in descendants(c.proc.pid)}
+        self.signal_groups({c.proc.pid for c in self.children}, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        while any(c.proc.poll() is None for c in self.children) and time.monotonic() < deadline:
+            if self.hurry.wait(0.1):
+                break
+        family |= {pid for c in self.children if c.proc.poll() is None for pid in descendants(c.proc.pid)}
+        groups = {c.proc.pid for c in self.children if c.proc.poll() is None}
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                groups.add(os.getpgid(pid))
+        left = [c.name for c in self.children if c.proc.poll() is None]
+        if left:
+            say("up", f"killing {', '.join(left)}: still running after {GRACE_SECONDS:g}s")
+        self.signal_groups(groups, signal.SIGKILL)  # also catches work horses whose worker has exited
+        for child in self.children:
+            child.proc.wait()
+            child.output.join(2)
+            say("up", f"{child.name} stopped ({child.proc.returncode})")
+
+    def signal_groups(self, groups: set[int], sig: signal.Signals) -> None:
+        own = os.getpgrp()
+        for pgid in groups - {own}:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
