@@ -123,3 +123,154 @@ def crunch(ctx: StepContext, data: Duration) -> dict:
 
 
 long_task = Workflow("long-task", input=Duration, description="A long step to watch and cancel.").then(crunch).commit()
+
+
+# --- human in the loop: a step that suspends until someone decides on the run page --------------------------
+
+
+class ExpenseClaim(BaseModel):
+    employee: str = Field(min_length=1, description="Who is claiming")
+    amount: float = Field(gt=0, le=10_000, description="Amount in euros")
+    category: Literal["travel", "equipment", "training", "other"] = Field(default="travel", description="Kind of cost")
+    receipts: list[str] = Field(default_factory=list, description="Receipt numbers, one per item")
+    urgent: bool = Field(default=False, description="Pay out today if approved")
+
+
+class CheckedClaim(BaseModel):
+    claim: ExpenseClaim
+    flags: list[str]
+
+
+class Decision(BaseModel):
+    approved: bool = Field(description="Tick to approve, leave empty to reject")
+    comment: str = Field(default="", max_length=500, description="Shown to the employee")
+
+
+class Outcome(BaseModel):
+    employee: str
+    amount: float
+    approved: bool
+    comment: str
+
+
+@step(description="Check the claim against the expense policy.")
+def check_policy(ctx: StepContext, claim: ExpenseClaim) -> CheckedClaim:
+    flags = []
+    if claim.amount > 1000:
+        flags.append("over 1,000 €: needs a manager")
+    if not claim.receipts:
+        flags.append("no receipt")
+    ctx.log(f"{len(flags)} policy flag(s) for {claim.employee}")
+    return CheckedClaim(claim=claim, flags=flags)
+
+
+@step(resume=Decision, description="A manager approves or rejects the claim from the run page.")
+def manager_approval(ctx: StepContext, checked: CheckedClaim) -> Outcome:
+    claim = checked.claim
+    if ctx.resume_data is None:
+        ctx.suspend(
+            {
+                "question": f"Approve {claim.amount:.2f} € of {claim.category} for {claim.employee}?",
+                "flags": ", ".join(checked.flags) or "none",
+            },
+            label="manager",
+        )
+    decision = ctx.resume_data
+    ctx.log(f"{'approved' if decision.approved else 'rejected'} by the manager")
+    return Outcome(employee=claim.employee, amount=claim.amount, approved=decision.approved, comment=decision.comment)
+
+
+@step(description="Record the payment, or the rejection.")
+def settle(ctx: StepContext, outcome: Outcome) -> dict:
+    time.sleep(0.3)  # stands in for the payroll system
+    return {"paid": outcome.amount if outcome.approved else 0, "employee": outcome.employee, "note": outcome.comment}
+
+
+expense_approval = (
+    Workflow(
+        "expense-approval",
+        input=ExpenseClaim,
+        description="Human in the loop: the run waits until a manager approves or rejects the claim.",
+    )
+    .then(check_policy)
+    .then(manager_approval)
+    .then(settle)
+    .commit()
+)
+
+
+# --- the whole DSL at once: foreach with progress, a loop, a nested workflow with a timer ---------------------
+
+
+class DigestRequest(BaseModel):
+    topics: list[str] = Field(
+        default=["durable execution", "event sourcing", "work queues", "retries", "backpressure", "idempotency"],
+        description="One article is researched per topic",
+    )
+    quality: float = Field(default=0.8, ge=0.1, le=1, description="Drafts are revised until they reach this score")
+
+
+class Article(BaseModel):
+    topic: str
+    words: int
+
+
+class Draft(BaseModel):
+    text: str
+    score: float
+
+
+@step(retries=2, backoff=0.5, description="Research one topic (a stand-in for a web search and an LLM call).")
+def research(ctx: StepContext, topic: str) -> Article:
+    time.sleep(0.4 + random.random() * 0.6)
+    ctx.log(f"read 3 sources about {topic}")
+    return Article(topic=topic, words=200 + 37 * len(topic))
+
+
+@step(description="Write a first draft from the articles.")
+def write_draft(ctx: StepContext, articles: list[Article]) -> Draft:
+    time.sleep(0.3)
+    return Draft(text=" / ".join(a.topic for a in articles), score=0.35)
+
+
+@step(description="Revise the draft; each iteration improves its score.")
+def revise(ctx: StepContext, draft: Draft) -> Draft:
+    time.sleep(0.3)
+    score = min(1.0, round(draft.score + 0.2, 2))
+    ctx.log(f"revised: score {draft.score} -> {score}")
+    return Draft(text=draft.text, score=score)
+
+
+@step(description="Lay the digest out for email.")
+def format_email(ctx: StepContext, draft: Draft) -> dict:
+    return {"subject": "Your weekly digest", "body": draft.text, "score": draft.score}
+
+
+@step(description="Send it.")
+def send_email(ctx: StepContext, email: dict) -> dict:
+    ctx.log(f"sent {email['subject']!r}")
+    return {**email, "sent": True}
+
+
+publish_digest = (
+    Workflow("publish-digest", description="Format and send a digest, after a short durable pause.")
+    .then(format_email)
+    .sleep(1)
+    .then(send_email)
+    .commit()
+)
+
+research_digest = (
+    Workflow(
+        "research-digest",
+        input=DigestRequest,
+        description="Research topics in parallel (foreach), revise a draft until it is good (loop), then publish it "
+        "with a nested workflow.",
+    )
+    .map(lambda c: c.data.topics, id="topics")
+    .foreach(research, concurrency=3)
+    .then(write_draft)
+    .dountil(revise, lambda c: c.data.score >= c.run_input.quality, max_iterations=10)
+    .then(publish_digest)
+    .commit()
+)

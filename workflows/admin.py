@@ -1,11 +1,49 @@
-"""Admin: read-mostly views of workflows, runs, steps and the journal; actions go through the engine."""
+"""Admin: read-only views of workflows, runs, steps and the journal; actions go through the engine.
+
+Rows are never edited here (the engine alone changes a status): cancel and retry are admin actions that call
+``engine.cancel`` / ``engine.retry``. Every run links to its live page on the dashboard ("View on site"), and the
+django-rq dashboard is linked from every admin page for staff (templates/admin/base_site.html).
+"""
+
+from __future__ import annotations
+
+import json
 
 from django.contrib import admin, messages
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from . import engine
+from .drawing import STATUS_ICONS
 from .exceptions import WorkflowsError
-from .models import Pool, Run, RunEvent, StepRun, Workflow
+from .models import STEP_HOLDS_SLOT, InboundEvent, Pool, Run, RunEvent, RunStatus, StepRun, Workflow, WorkflowVersion
+
+admin.site.site_header = "Workflows administration"
+admin.site.site_title = "Workflows admin"
+admin.site.index_title = "Workflows, runs and their journal"
+
+INLINE_EVENTS = 200  # the latest journal events shown on a run's admin page; the dashboard shows them all
+
+
+def _badge(status: str):
+    return format_html(
+        '<span class="wf-badge wf-status-{}">{} {}</span>', status, STATUS_ICONS.get(status, "•"), status
+    )
+
+
+def _json(value) -> str:
+    return format_html(
+        '<pre style="white-space:pre-wrap;max-height:24em;overflow:auto;margin:0">{}</pre>',
+        json.dumps(value, indent=2, ensure_ascii=False, default=str),
+    )
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
 class ReadOnlyMixin:
@@ -18,12 +56,40 @@ class ReadOnlyMixin:
 
 @admin.register(Workflow)
 class WorkflowAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["name", "description", "version", "run_count", "dashboard", "updated_at"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["name", "description", "version", "graph_json", "input_json", "output_json", "updated_at"]
+    exclude = ["graph", "input_schema", "output_schema"]
+
     def has_delete_permission(self, request, obj=None):
         return False  # rows mirror the code in flows.py; runs point at them
 
-    list_display = ["name", "description", "version", "updated_at"]
-    search_fields = ["name", "description"]
-    readonly_fields = ["name", "description", "version", "graph", "input_schema", "output_schema", "updated_at"]
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_runs=Count("runs"))
+
+    def view_on_site(self, obj):
+        return reverse("workflows:workflow", args=[obj.name])
+
+    @admin.display(description="runs", ordering="n_runs")
+    def run_count(self, obj):
+        url = reverse("admin:workflows_run_changelist") + f"?workflow__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, obj.n_runs)
+
+    @admin.display(description="dashboard")
+    def dashboard(self, obj):
+        return format_html('<a href="{}">open ↗</a>', reverse("workflows:workflow", args=[obj.name]))
+
+    @admin.display(description="graph")
+    def graph_json(self, obj):
+        return _json(obj.graph)
+
+    @admin.display(description="input schema")
+    def input_json(self, obj):
+        return _json(obj.input_schema)
+
+    @admin.display(description="output schema")
+    def output_json(self, obj):
+        return _json(obj.output_schema)
 
 
 class StepRunInline(ReadOnlyMixin, admin.TabularInline):
@@ -33,6 +99,7 @@ class StepRunInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
+    ordering = ["pk"]
 
 
 class RunEventInline(ReadOnlyMixin, admin.TabularInline):
@@ -41,54 +108,174 @@ class RunEventInline(ReadOnlyMixin, admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+    verbose_name_plural = f"journal (the latest {INLINE_EVENTS} events)"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        run = getattr(request, "_workflows_admin_run", None)
+        if run is not None and run.last_seq > INLINE_EVENTS:
+            qs = qs.filter(seq__gt=run.last_seq - INLINE_EVENTS)
+        return qs.order_by("seq")
 
 
-@admin.action(description="Cancel selected runs")
+@admin.action(description="Cancel the selected runs (through the engine)")
 def cancel_runs(modeladmin, request, queryset):
     done = 0
-    for run in queryset.active():
+    for run_id in queryset.active().values_list("pk", flat=True):
         try:
-            engine.cancel(run.pk)
+            engine.cancel(run_id)
             done += 1
         except WorkflowsError as exc:
-            modeladmin.message_user(request, str(exc), messages.WARNING)
+            modeladmin.message_user(request, f"Run {run_id}: {exc}", messages.WARNING)
     modeladmin.message_user(request, f"Canceled {done} run(s).")
+
+
+@admin.action(description="Retry the selected failed or canceled runs (each as a new run)")
+def retry_runs(modeladmin, request, queryset):
+    made = []
+    for run_id in queryset.filter(status__in=(RunStatus.FAILED, RunStatus.CANCELED)).values_list("pk", flat=True):
+        try:
+            made.append(engine.retry(run_id).pk)
+        except WorkflowsError as exc:
+            modeladmin.message_user(request, f"Run {run_id}: {exc}", messages.WARNING)
+    skipped = queryset.count() - len(made)
+    text = f"Started {len(made)} retry run(s)" + (f": {', '.join(f'#{i}' for i in made)}" if made else "")
+    if skipped:
+        text += f"; {skipped} run(s) were not failed or canceled, or could not be retried"
+    modeladmin.message_user(request, text + ".")
 
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "workflow", "colored_status", "created_by", "idempotency_key", "created_at", "duration"]
-    list_filter = ["status", "workflow"]
-    search_fields = ["=id", "idempotency_key"]
+    list_display = ["id", "workflow", "colored_status", "created_by", "idempotency_key", "created_at", "took", "live"]
+    list_display_links = ["id"]
+    list_filter = ["status", "workflow", ("created_at", admin.DateFieldListFilter), "created_by"]
+    search_fields = ["=id", "idempotency_key", "workflow__name"]
     list_select_related = ["workflow", "created_by"]
-    readonly_fields = [f.name for f in Run._meta.fields]
+    readonly_fields = [
+        "id", "workflow", "version", "colored_status", "live", "created_by", "idempotency_key", "parent_run",
+        "restarted_from", "created_at", "started_at", "finished_at", "took", "cursor", "last_seq",
+        "input_json", "output_json", "error_json", "traceback", "state_json",
+    ]  # fmt: skip
+    exclude = ["input", "output", "error", "state", "parent_step", "status"]
     inlines = [StepRunInline, RunEventInline]
-    actions = [cancel_runs]
+    actions = [cancel_runs, retry_runs]
     date_hierarchy = "created_at"
     show_full_result_count = False  # counting 100,000s of runs on every list page is slow
+    list_per_page = 50
+
+    def view_on_site(self, obj):
+        return reverse("workflows:run", args=[obj.pk])
+
+    def get_inline_instances(self, request, obj=None):
+        request._workflows_admin_run = obj  # lets the journal inline show only the latest events
+        return super().get_inline_instances(request, obj)
 
     @admin.display(description="status", ordering="status")
     def colored_status(self, obj):
-        return format_html('<span class="status status-{}">{}</span>', obj.status, obj.status)
+        return _badge(obj.status)
+
+    @admin.display(description="duration")
+    def took(self, obj):
+        if obj.started_at and not obj.finished_at:
+            return f"running {_seconds((timezone.now() - obj.started_at).total_seconds())}"
+        return _seconds(obj.duration)
+
+    @admin.display(description="dashboard")
+    def live(self, obj):
+        return format_html('<a href="{}">watch live ↗</a>', reverse("workflows:run", args=[obj.pk]))
+
+    @admin.display(description="parent run")
+    def parent_run(self, obj):
+        if not obj.parent_step_id:
+            return "—"
+        step = obj.parent_step
+        url = reverse("admin:workflows_run_change", args=[step.run_id])
+        return format_html('<a href="{}">#{}</a> (step {})', url, step.run_id, step.path)
+
+    @admin.display(description="input")
+    def input_json(self, obj):
+        return _json(obj.input)
+
+    @admin.display(description="output")
+    def output_json(self, obj):
+        return _json(obj.output)
+
+    @admin.display(description="error")
+    def error_json(self, obj):
+        return _json(obj.error) if obj.error else "—"
+
+    @admin.display(description="state")
+    def state_json(self, obj):
+        return _json(obj.state) if obj.state is not None else "—"
 
 
 @admin.register(StepRun)
 class StepRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "run", "path", "attempt", "status", "pool", "worker", "started_at", "finished_at"]
-    list_filter = ["status", "pool"]
-    search_fields = ["=run__id", "path"]
+    list_display = [
+        "id",
+        "run_link",
+        "path",
+        "kind",
+        "attempt",
+        "colored_status",
+        "pool",
+        "worker",
+        "started_at",
+        "took",
+    ]
+    list_filter = ["status", "kind", "pool"]
+    search_fields = ["=run__id", "path", "step_id"]
     list_select_related = ["run__workflow"]
     readonly_fields = [f.name for f in StepRun._meta.fields]
     show_full_result_count = False
+
+    def view_on_site(self, obj):
+        return reverse("workflows:run", args=[obj.run_id])
+
+    @admin.display(description="run", ordering="run")
+    def run_link(self, obj):
+        url = reverse("admin:workflows_run_change", args=[obj.run_id])
+        return format_html('<a href="{}">{} #{}</a>', url, obj.run.workflow.name, obj.run_id)
+
+    @admin.display(description="status", ordering="status")
+    def colored_status(self, obj):
+        return _badge(obj.status)
+
+    @admin.display(description="duration")
+    def took(self, obj):
+        return _seconds(obj.duration)
 
 
 @admin.register(RunEvent)
 class RunEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["run", "seq", "kind", "step", "at"]
     list_filter = ["kind"]
-    search_fields = ["=run__id", "step"]
+    search_fields = ["=run__id", "step", "kind"]
+    list_select_related = ["run__workflow"]
     readonly_fields = [f.name for f in RunEvent._meta.fields]
     show_full_result_count = False
+
+    def view_on_site(self, obj):
+        return reverse("workflows:run", args=[obj.run_id])
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "run", "name", "received_at", "consumed_by"]
+    list_filter = ["name"]
+    search_fields = ["=run__id", "name"]
+    list_select_related = ["run__workflow", "consumed_by"]
+    readonly_fields = [f.name for f in InboundEvent._meta.fields]
+    show_full_result_count = False
+
+
+@admin.register(WorkflowVersion)
+class WorkflowVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["workflow", "version", "created_at"]
+    list_filter = ["workflow"]
+    search_fields = ["workflow__name", "version"]
+    readonly_fields = [f.name for f in WorkflowVersion._meta.fields]
 
 
 @admin.register(Pool)
@@ -97,6 +284,4 @@ class PoolAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="queued + running")
     def busy(self, obj):
-        from .models import STEP_HOLDS_SLOT
-
         return StepRun.objects.filter(pool=obj.name, status__in=STEP_HOLDS_SLOT).count()

@@ -115,6 +115,7 @@ class Run(models.Model):
             models.Index(fields=["-created_at", "-id"], name="workflows_run_created"),
             models.Index(fields=["status", "-created_at"], name="workflows_run_status"),
             models.Index(fields=["workflow", "-created_at"], name="workflows_run_workflow"),
+            models.Index(fields=["workflow", "status", "-created_at"], name="workflows_run_wf_status"),
             models.Index(fields=["created_by", "-created_at"], name="workflows_run_owner"),
         ]
 
