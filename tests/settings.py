@@ -35,6 +35,7 @@ WORKFLOWS = {
     "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.SimpleWorker"),
     "HEARTBEAT_SECONDS": 0.2,
     "LEASE_SECONDS": float(os.environ.get("WORKFLOWS_LEASE_SECONDS", "30")),
+    "REQUEUE_AFTER_SECONDS": float(os.environ.get("WORKFLOWS_REQUEUE_AFTER_SECONDS", "30")),
     "TICK_SECONDS": 0.1,
     "DEFAULT_BACKOFF": 0.01,
 }

@@ -50,8 +50,20 @@ class StepContext:
     resume_data: Any = None
     suspend_payload: Any = None
     step_run_id: int = 0
+    block: int = 0
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
     _state: dict = field(default_factory=dict, repr=False, compare=False)  # {"value": typed, "spec": TypeSpec}
+
+    @property
+    def idempotency_key(self) -> str:
+        """A key naming this step of this run, the same on every attempt: pass it to an external service
+        (``Idempotency-Key`` header, a unique column) so that a step that runs again after a crash does its side
+        effect once. Distinct for each loop iteration, foreach item, block and run (a restart is a new run)."""
+        return f"wf:{self.run_id}:{self.block}:{self.path}"
+
+    def idempotency_key_for(self, name: str) -> str:
+        """``idempotency_key`` for one of several side effects of this step (e.g. ``"charge"``, ``"email"``)."""
+        return f"{self.idempotency_key}:{name}"
 
     @property
     def state(self) -> Any:

@@ -10,7 +10,7 @@ from django.db import transaction
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from . import conf, engine
+from . import conf, engine, faults
 
 log = logging.getLogger(__name__)
 JOB_FUNC = "workflows.jobs.execute_step"
@@ -37,6 +37,7 @@ def queue_of(pool: str) -> str:
 
 
 def enqueue(step_run_id: int, pool: str) -> None:
+    faults.point("before_enqueue")  # after the commit that queued the step, before its RQ job exists
     try:
         get_queue(queue_of(pool)).enqueue(
             JOB_FUNC, step_run_id, job_id=job_id(step_run_id), job_timeout=-1, result_ttl=0, failure_ttl=86400

@@ -8,7 +8,7 @@ import socket
 
 from django.db import close_old_connections
 
-from . import engine
+from . import db, engine, faults
 from .context import StepContext
 from .exceptions import Bail, InvalidInput, NonRetryableError, StepInterrupted, StepTimeout, Suspend, WorkflowsError
 from .schema import jsonable
@@ -31,7 +31,7 @@ def execute_step(step_run_id: int) -> None:
 
 
 def _execute(step_run_id: int) -> None:
-    sr = engine.claim(step_run_id, worker_name())
+    sr = db.retrying(engine.claim, step_run_id, worker_name())
     if sr is None:
         log.info("step run %s is not claimable; skipped", step_run_id)
         return
@@ -43,11 +43,11 @@ def _execute(step_run_id: int) -> None:
         resume_data = resume.validate(sr.resume_data) if resume and sr.resume_data is not None else sr.resume_data
         state = graph.state.validate(sr.run.state) if graph.state and sr.run.state is not None else sr.run.state
     except WorkflowsError as exc:
-        engine.fail(sr, exc, retryable=False, traceback="")
+        db.retrying(engine.fail, sr, exc, retryable=False, traceback="")
         return
     ctx = StepContext(
         run_id=sr.run_id, step_id=sr.step_id, path=sr.path, attempt=sr.attempt, run_input=run_input,
-        resume_data=resume_data, suspend_payload=sr.suspend_payload, step_run_id=sr.pk,
+        resume_data=resume_data, suspend_payload=sr.suspend_payload, step_run_id=sr.pk, block=sr.block,
         _state={"value": state, "spec": graph.state},
     )  # fmt: skip
     step = node.step
@@ -57,18 +57,19 @@ def _execute(step_run_id: int) -> None:
             result = step.fn(ctx, data)
         output = step.output.dump(result, f"output of step {sr.path!r}")
     except Bail as bail:
-        engine.complete(sr, jsonable(bail.output), bail=True)
+        db.retrying(engine.complete, sr, jsonable(bail.output), bail=True)
     except Suspend as suspend:
-        engine.suspend(sr, jsonable(suspend.payload), suspend.label)
+        db.retrying(engine.suspend, sr, jsonable(suspend.payload), suspend.label)
     except StepInterrupted as exc:
         if exc.reason == "timeout":
             timeout = StepTimeout(f"Step {sr.path!r} timed out after {node.timeout:g}s (attempt {sr.attempt})")
-            engine.fail(sr, timeout, traceback=engine.traceback_of(exc))
+            db.retrying(engine.fail, sr, timeout, traceback=engine.traceback_of(exc))
         else:
-            engine.interrupted(sr)
+            db.retrying(engine.interrupted, sr)
     except (InvalidInput, NonRetryableError) as exc:
-        engine.fail(sr, exc, retryable=False)
+        db.retrying(engine.fail, sr, exc, retryable=False)
     except Exception as exc:
-        engine.fail(sr, exc)
+        db.retrying(engine.fail, sr, exc)
     else:
-        engine.complete(sr, output)
+        faults.point("step_returned")
+        db.retrying(engine.complete, sr, output)

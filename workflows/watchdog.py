@@ -15,7 +15,7 @@ import threading
 import time
 from datetime import timedelta
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from . import conf
@@ -86,7 +86,13 @@ class Watchdog:
                 if self.timeout and time.monotonic() >= self._started + self.timeout:
                     return self._interrupt("timeout")
                 renew = time.monotonic() - last_renewal >= lease / 3
-                if not self._still_ours(renew, lease):
+                try:
+                    ours = self._still_ours(renew, lease)
+                except DatabaseError as exc:  # the database restarts: keep the step, try again next beat
+                    log.warning("watchdog of step run %s cannot reach the database: %s", self.step_run.pk, exc)
+                    connection.close()
+                    continue
+                if not ours:
                     return self._interrupt("canceled")
                 if renew:
                     last_renewal = time.monotonic()

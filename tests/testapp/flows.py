@@ -157,4 +157,4 @@ chain5 = Workflow("chain5", input=Num).then(noop).then(increment).then(double).t
 
 
 # the other test modules' workflows, registered with these by the app's autodiscovery
-from . import control_flows, worker_flows  # noqa: E402,F401
+from . import chaos_flows, control_flows, worker_flows  # noqa: E402,F401

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from .. import faults
 from ..events import Journal
 from ..exceptions import InvalidInput, InvalidTransition
 from ..models import RUN_ACTIVE, RUN_TERMINAL, InboundEvent, Run, RunStatus, StepRun, StepStatus
@@ -140,6 +141,7 @@ def fire_timer(step_run_id: int) -> bool:
             error = {"type": "EventTimeout", "message": message, "step": sr.path}
             on_failure(run, sr, error, False, "", (StepStatus.WAITING,), journal)
         save(run, journal)
+        faults.point("fire_timer_before_commit")
     return True
 
 

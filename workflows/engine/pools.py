@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from .. import faults
 from ..events import Journal
 from ..models import STEP_HOLDS_SLOT, Pool, Run, StepRun, StepStatus
 
@@ -47,4 +48,5 @@ def admit(pool: str, max_parallel: int) -> list[int]:
         for pk, journal in journals.items():
             journal.flush()
             Run.objects.filter(pk=pk).update(last_seq=runs[pk].last_seq)
+        faults.point("admit_before_commit")
     return admitted

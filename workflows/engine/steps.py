@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import conf
+from .. import conf, faults
 from ..events import Journal
 from ..exceptions import WorkerLost
 from ..models import RUN_ACTIVE, Run, StepRun, StepStatus
@@ -69,6 +69,7 @@ def complete(sr: StepRun, output: Any, *, bail: bool = False) -> bool:
         elif graph:
             after_success(run, graph, sr, journal)
         save(run, journal)
+        faults.point("complete_before_commit")
     return True
 
 
@@ -99,6 +100,7 @@ def lease_expired(step_run_id: int) -> bool:
         done = on_failure(run, sr, error, True, "", (StepStatus.RUNNING,), journal)
         if done:
             save(run, journal)
+        faults.point("lease_expired_before_commit")
     return done
 
 

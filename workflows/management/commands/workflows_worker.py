@@ -1,14 +1,32 @@
 """Run an RQ worker on the pools' queues (forking Worker or SimpleWorker, from WORKFLOWS['WORKER_CLASS'])."""
 
+import contextlib
+import logging
+import time
+
 from django.core.management.base import BaseCommand
 from django.db import connections
 from django.utils.module_loading import import_string
 
 from workflows import conf, dispatch
 
+log = logging.getLogger("workflows.worker")
+RESTART_DELAY = 1.0
+
+
+def retire(worker) -> None:
+    """What RQ's teardown could not do while Redis was away: stop its pubsub thread, record its death."""
+    thread = getattr(worker, "pubsub_thread", None)
+    if thread is not None:
+        thread.stop()
+        thread.join(1)
+    with contextlib.suppress(Exception):
+        worker.pubsub.close()
+    worker.register_death()  # lets the next loop register under the same name
+
 
 class Command(BaseCommand):
-    help = "Run an RQ worker for workflow steps."
+    help = "Run an RQ worker for workflow steps; it outlives Redis restarts."
 
     def add_arguments(self, parser):
         parser.add_argument("queues", nargs="*", help="queues to serve (default: every pool's queue)")
@@ -19,6 +37,22 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         cls = import_string(options["worker_class"]) if options["worker_class"] else conf.worker_class()
         queues = [dispatch.get_queue(q) for q in options["queues"] or conf.queue_names()]
-        connections.close_all()  # a forked work horse must not share the parent's database socket
-        worker = cls(queues, connection=queues[0].connection, serializer=dispatch.JSONSerializer, name=options["name"])
-        worker.work(burst=options["burst"], logging_level="WARNING")
+        worker = None
+        while True:
+            connections.close_all()  # a forked work horse must not share the parent's database socket
+            try:
+                if worker is not None:
+                    retire(worker)
+                worker = cls(
+                    queues, connection=queues[0].connection, serializer=dispatch.JSONSerializer, name=options["name"]
+                )
+                worker.max_connection_wait_time = 5.0  # poll a stopped Redis every 5 s at most, not every 60 s
+                worker.work(burst=options["burst"], logging_level="WARNING")
+            except Exception as exc:  # Redis went away while RQ recorded a job, a birth or a death
+                log.warning("worker %s: %s: %s", options["name"] or "", type(exc).__name__, exc)
+            if options["burst"] or (worker is not None and worker._stop_requested):
+                return
+            # RQ's work loop gives up on an error it does not handle (Redis lost mid-job): run it again. The step
+            # it was running is safe: its outcome is in the database, or its lease expires and it runs again.
+            log.warning("worker %s: restarting its work loop in %gs", options["name"] or "", RESTART_DELAY)
+            time.sleep(RESTART_DELAY)
