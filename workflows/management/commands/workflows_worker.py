@@ -50,7 +50,7 @@ class Command(BaseCommand):
                 worker.work(burst=options["burst"], logging_level="WARNING")
             except Exception as exc:  # Redis went away while RQ recorded a job, a birth or a death
                 log.warning("worker %s: %s: %s", options["name"] or "", type(exc).__name__, exc)
-            if options["burst"] or (worker is not None and worker._stop_requested):
+            if options["burst"] or (worker is not None and (worker._stop_requested or worker._shutdown_requested_date)):
                 return
             # RQ's work loop gives up on an error it does not handle (Redis lost mid-job): run it again. The step
             # it was running is safe: its outcome is in the database, or its lease expires and it runs again.
