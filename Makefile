@@ -45,3 +45,9 @@ clean:
 .PHONY: bench
 bench: venv
 	$(PYTHON) -m bench $(BENCH_ARGS)
+
+# make chaos - the real system (PostgreSQL, Redis, 3 forking workers, the recovery loop) under SIGKILLs and a Redis
+# and a PostgreSQL restart; prints a table and fails on any lost run or double transition (CHAOS_ARGS="--runs 30")
+.PHONY: chaos
+chaos: venv
+	$(PYTHON) -m tests.chaos --runs 300 $(CHAOS_ARGS)
