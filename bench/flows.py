@@ -1,0 +1,62 @@
+"""The benchmark's workflows (discovered in ``bench.settings`` processes, like any app's ``flows.py``).
+
+Every step is a no-op: the figures measure the engine, not user code. The ``stamp`` steps also return the
+wall-clock time at which their body started and returned, so that the handoff from one step's return to the
+next step's start can be measured from user code's point of view too (same machine, same clock).
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+
+from workflows import StepContext, Workflow, step
+
+
+class Num(BaseModel):
+    value: int
+
+
+class Size(BaseModel):
+    n: int
+
+
+def _noop(ctx: StepContext, data: Num) -> Num:
+    return data
+
+
+def _stamp(ctx: StepContext, data: dict) -> dict:
+    began = time.time()
+    return {"i": data.get("i", 0) + 1, "began": began, "returned": time.time()}
+
+
+def _item(ctx: StepContext, data: int) -> int:
+    return data
+
+
+def _chain(name: str, length: int, fn) -> Workflow:
+    flow = Workflow(name, input=Num if fn is _noop else dict, description=f"{length} no-op steps in a row")
+    for i in range(1, length + 1):
+        flow = flow.then(step(fn, id=f"{fn.__name__.strip('_')}{i}"))
+    return flow.commit()
+
+
+noop5 = _chain("bench-noop5", 5, _noop)  # throughput: 5-step no-op chain
+stamp5 = _chain("bench-stamp5", 5, _stamp)  # handoff latency
+noop10 = _chain("bench-noop10", 10, _noop)  # per-step overhead of a short chain
+
+item = step(_item, id="item")
+fanout = (  # per-step overhead of a big foreach: {"n": 1000} -> 1000 items, 10 at once (the pool's limit)
+    Workflow("bench-foreach", input=Size, description="a foreach of n no-op items")
+    .map(lambda c: list(range(c.data.n)), id="items")
+    .foreach(item, concurrency=10)
+    .commit()
+)
+
+tick = step(_noop, id="tick")
+loop = (  # storage: a run of exactly n sequential steps (one row per iteration)
+    Workflow("bench-loop", input=Num, description="n no-op steps in a loop")
+    .dountil(tick, lambda c: c.iteration >= c.run_input.value, max_iterations=100_000)
+    .commit()
+)

@@ -1,0 +1,38 @@
+"""Raw RQ, for comparison: the same no-op work as plain RQ jobs, enqueued the way the engine enqueues steps.
+
+Imported by plain ``rq worker`` processes: no Django here.
+"""
+
+from __future__ import annotations
+
+import time
+
+QUEUE = "bench-raw"
+
+
+def noop(i: int) -> None:
+    """The job: nothing."""
+
+
+def done_count(conn, names: list[str]) -> int:
+    """Jobs the named workers have finished successfully (RQ keeps the count in each worker's hash)."""
+    return sum(int(conn.hget(f"rq:worker:{name}", "successful_job_count") or 0) for name in names)
+
+
+def measure(conn, names: list[str], jobs: int, timeout: float = 300) -> float:
+    """Enqueue ``jobs`` no-op jobs one by one (JSON, job_timeout=-1, result_ttl=0, like ``dispatch.enqueue``);
+    return the seconds from the first enqueue until the workers have finished them all."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    queue = Queue(QUEUE, connection=conn, serializer=JSONSerializer)
+    before = done_count(conn, names)
+    started = time.perf_counter()
+    for i in range(jobs):
+        queue.enqueue("bench.rawrq.noop", i, job_timeout=-1, result_ttl=0, failure_ttl=86400)
+    deadline = started + timeout
+    while done_count(conn, names) - before < jobs:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"raw RQ: {done_count(conn, names) - before}/{jobs} jobs done after {timeout}s")
+        time.sleep(0.002)
+    return time.perf_counter() - started

@@ -1,0 +1,196 @@
+"""The processes a benchmark needs: Redis, PostgreSQL, RQ workers (ours and raw), daphne, peers' workers.
+
+Each child runs in a session (process group) of its own and logs to a file. ``Procs.stop_all`` SIGKILLs each
+group and the group of every descendant (RQ's forking worker puts each work horse in a group of its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+FORKING = "rq.worker.Worker"
+SIMPLE = "rq.worker.SimpleWorker"
+WORKER_CLASSES = {"Worker": FORKING, "SimpleWorker": SIMPLE}
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30, poll: float = 0.02, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(poll)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def check(self) -> bool:
+        if not self.alive():
+            raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.output()[-5000:]}")
+        return True
+
+    def kill(self) -> None:
+        if self.popen.returncode is not None:
+            return
+        groups = {self.popen.pid}
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGSTOP)  # no new work horse while the family is collected
+        for pid in descendants(self.popen.pid):
+            with contextlib.suppress(ProcessLookupError):
+                groups.add(os.getpgid(pid))
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(10)
+
+
+@dataclass
+class Procs:
+    """Child processes sharing one environment."""
+
+    env: dict[str, str]
+    log_dir: Path
+    started: list[Proc] = field(default_factory=list)
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Proc:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / f"{name}-{len(self.started)}.log"
+        with open(log, "wb") as out:
+            popen = subprocess.Popen(
+                args, cwd=BASE_DIR, env={**self.env, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        proc = Proc(name, popen, log)
+        self.started.append(proc)
+        return proc
+
+    def workflows_workers(self, n: int, worker_class: str) -> list[Proc]:
+        """n ``workflows_worker`` processes, registered in Redis before this returns."""
+        names = [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(n)]
+        procs = [
+            self.start(name, sys.executable, "manage.py", "workflows_worker", "--worker-class", worker_class,
+                       "--name", name)
+            for name in names
+        ]  # fmt: skip
+        self._registered(procs, names)
+        return procs
+
+    def rq_workers(self, n: int, worker_class: str, queue: str) -> list[Proc]:
+        """n plain ``rq worker`` processes (no Django), JSON serializer, like ours."""
+        names = [f"raw-{uuid.uuid4().hex[:8]}" for _ in range(n)]
+        rq = str(Path(sys.executable).with_name("rq"))
+        procs = [
+            self.start(name, rq, "worker", "--url", self.env["REDIS_URL"], "--worker-class", worker_class,
+                       "--serializer", "rq.serializers.JSONSerializer", "--name", name, "--logging_level", "WARNING",
+                       queue)
+            for name in names
+        ]  # fmt: skip
+        self._registered(procs, names)
+        return procs
+
+    def _registered(self, procs: list[Proc], names: list[str]) -> None:
+        import redis
+
+        conn = redis.Redis.from_url(self.env["REDIS_URL"])
+        for proc, name in zip(procs, names, strict=True):
+            wait_for(lambda p=proc, n=name: p.check() and conn.exists(f"rq:worker:{n}"), 60, what=f"worker {name}")
+
+    def daphne(self, port: int) -> Proc:
+        proc = self.start("daphne", sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                          "project.asgi:application")  # fmt: skip
+
+        def listening() -> bool:
+            proc.check()
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for(listening, 60, 0.05, "daphne to listen")
+        return proc
+
+    def stop(self, procs: list[Proc]) -> None:
+        for proc in procs:
+            proc.kill()
+
+    def stop_all(self) -> None:
+        self.stop(self.started)
+
+
+# --- Redis ---------------------------------------------------------------------------------------------------
+
+
+def start_redis(directory: Path):
+    """An embedded redis-server on a unix socket (no persistence): (process, REDIS_URL)."""
+    from workflows import redis_server
+
+    return redis_server.start(directory, appendonly=False)
+
+
+def stop_redis(proc) -> None:
+    from workflows import redis_server
+
+    redis_server.stop(proc)
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------------------
+
+
+def start_postgres():
+    """A throwaway PostgreSQL cluster (``tests.pgcluster``): (cluster, the URL of its ``bench`` database)."""
+    from tests import pgcluster
+
+    cluster = pgcluster.start("bench")
+    return cluster, cluster.url
+
+
+def stop_postgres(cluster) -> None:
+    from tests import pgcluster
+
+    pgcluster.stop(cluster)
