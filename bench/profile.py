@@ -56,13 +56,17 @@ def run(params: dict) -> dict:
         if not worked:
             break
         jobs.append([x["sql"] for x in q.captured_queries])
-    per_step = statistics.median(len(j) for j in jobs) if jobs else 0
-    kinds = Counter(_kind(sql) for sql in jobs[len(jobs) // 2]) if jobs else Counter()
+    queries = [sql for job in jobs for sql in job]  # one run: its first step's job runs the rest (handoff)
+    per_step = round(len(queries) / 5, 1)
+    kinds = Counter(_kind(sql) for sql in queries)
     report.append(f"start(): {len(start_q.captured_queries)} queries")
-    report.append(f"one step (claim, run, complete, admit the next): median {per_step} queries, by kind {dict(kinds)}")
-    if jobs:
-        report.append("\nqueries of a middle step, in order:")
-        report += ["  " + re.sub(r"\s+", " ", sql)[:220] for sql in jobs[len(jobs) // 2]]
+    report.append(
+        f"one run of 5 steps: {len(jobs)} RQ job(s), {len(queries)} queries ({per_step} per step), "
+        f"{kinds.get('COMMIT', 0)} transactions, by kind {dict(kinds)}"
+    )
+    if queries:
+        report.append("\nqueries of the run's steps, in order:")
+        report += ["  " + re.sub(r"\s+", " ", sql)[:220] for sql in queries]
 
     connect_ms = []
     for _ in range(20):

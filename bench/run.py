@@ -8,7 +8,7 @@ Starts an embedded Redis (``workflows.redis_server``) and, for PostgreSQL, a thr
 a process of its own on a fresh copy of a migrated database, starts its own worker processes, and writes its
 figures as JSON; this process gathers them, prints one markdown table (median and min–max of the
 repetitions, beside the targets) and saves it, the raw figures, a PNG chart and the profile under
-``bench/results/``; with the full size it also rewrites the table in ``docs/bench.md``.
+``bench/results/``; with the full size it also rewrites the table in the README (between its bench-table markers).
 
 What a benchmark needs and the project does not (matplotlib, pyinstrument here; Celery and DBOS in a
 virtualenv of their own) is installed on first use, and printed. What cannot run here says n/a and why.
@@ -37,7 +37,7 @@ from . import deps, push, report
 from .services import BASE_DIR, start_postgres, start_redis, stop_postgres, stop_redis
 
 RESULTS = BASE_DIR / "bench" / "results"
-DOCS = BASE_DIR / "docs" / "bench.md"
+DOCS = BASE_DIR / "README.md"
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 SCENARIOS = ["throughput", "scale", "pages", "push", "peers", "profile"]
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated, of {', '.join(SCENARIOS)}")
     parser.add_argument("--no-install", action="store_true", help="install nothing: what needs it says n/a")
-    parser.add_argument("--no-docs", action="store_true", help="leave docs/bench.md alone")
+    parser.add_argument("--no-docs", action="store_true", help="leave the README's table alone")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to save (default bench/results/)")
     parser.add_argument("--timeout", type=float, default=1500, help="seconds for one scenario")
     args = parser.parse_args(argv)
@@ -322,8 +322,8 @@ def _notes(results: dict, missing: dict[str, str]) -> str:
     for db, parts in results["db"].items():
         prof = parts.get("profile") or {}
         if "queries_per_step" in prof:
-            lines.append(f"Profile ({report.DBS[db]}): {prof['queries_per_step']} queries per step "
-                         f"{prof['query_kinds']}, {prof['start_queries']} per start(); "
+            lines.append(f"Profile ({report.DBS[db]}): {prof['queries_per_step']} queries per step (a 5-step run: "
+                         f"{prof['query_kinds']}), {prof['start_queries']} per start(); "
                          f"profile-{db}.txt beside this table.")  # fmt: skip
     for module, reason in missing.items():
         lines.append(f"{module}: {reason}")

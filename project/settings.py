@@ -91,6 +91,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = "workflows.sqlite"  # writers queue on a file lock (see its docstring)
     # Several worker processes write at once: WAL lets readers proceed, IMMEDIATE takes the write lock at
     # BEGIN so a transaction never fails half-way on a lock upgrade, and the timeout makes writers queue.
     DATABASES["default"]["OPTIONS"] = {
@@ -98,7 +99,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", f"unix://{VAR_DIR / 'redis' / 'redis.sock'}")

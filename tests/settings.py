@@ -23,7 +23,7 @@ from project.settings import DATABASES, INSTALLED_APPS, VAR_DIR  # noqa: E402
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "workflows.sqlite":
     # a file, not :memory:, so that worker processes share the test database
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
@@ -35,6 +35,7 @@ WORKFLOWS = {
     "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.SimpleWorker"),
     "HEARTBEAT_SECONDS": 0.2,
     "LEASE_SECONDS": float(os.environ.get("WORKFLOWS_LEASE_SECONDS", "30")),
+    "EAGER_SECONDS": float(os.environ.get("WORKFLOWS_EAGER_SECONDS", "1")),
     "REQUEUE_AFTER_SECONDS": float(os.environ.get("WORKFLOWS_REQUEUE_AFTER_SECONDS", "30")),
     "TICK_SECONDS": 0.1,
     "DEFAULT_BACKOFF": 0.01,

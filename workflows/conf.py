@@ -16,6 +16,7 @@ DEFAULTS: dict[str, Any] = {
     "TICK_SECONDS": 0.25,  # recovery loop period: due timers, expired leases, lost jobs
     "REQUEUE_AFTER_SECONDS": 30.0,  # a queued step with no RQ job for this long is enqueued again
     "RECONNECT_SECONDS": 60.0,  # a worker retries reporting a step's outcome this long while the database is down
+    "EAGER_SECONDS": 1.0,  # a job runs the successors its step hands its slot to while younger than this; 0: never
     "DEFAULT_RETRIES": 0,
     "DEFAULT_BACKOFF": 1.0,
     "DEFAULT_TIMEOUT": None,

@@ -24,6 +24,7 @@ class Journal:
         self.run = run
         self.events: list[RunEvent] = []
         self._written: list[RunEvent] = []
+        self.slot = None  # the pool slot a finishing step offers to its successor (engine.handoff)
 
     def add(self, kind: str, step: str = "", /, **data: Any) -> None:
         if not self.events and not self._written:

@@ -6,21 +6,21 @@ the runs-list group. The database stays the source of truth: a message that neve
 delay (it catches up from the journal by ``seq``), never an event.
 
 Publication runs after commit in whatever process made the transition (RQ workers are plain sync code), so it
-must be fast and must never raise or hang: messages go out through the channel layer API from one long-lived
-event loop per process (a daemon thread, re-created after a fork), the caller waits at most
-``LIVE["PUBLISH_TIMEOUT"]`` seconds, and after a failure publication pauses for ``LIVE["PUBLISH_RETRY_AFTER"]``
+must be cheap and must never raise or hang: each thread that commits keeps a private event loop and channel layer
+instance (made anew in a forked RQ work horse) and runs the sends on it itself, waiting at most
+``LIVE["PUBLISH_TIMEOUT"]`` seconds. After a failure publication pauses for ``LIVE["PUBLISH_RETRY_AFTER"]``
 seconds (dropping, with one warning) instead of making every transition wait for a dead Redis.
 
-Measured before choosing (bench/push_latency.py, docs/live-updates.md): ``async_to_sync(group_send)`` per call
-makes a new event loop and Redis connection each time (25-45 ms); handing off to the thread without waiting
-doubled commit-to-client latency (GIL hand-offs against a busy committer) and lost the last messages of forked
-work horses, which leave with ``os._exit``; waiting on the persistent loop costs ~4 ms after commit.
+Measured (bench/push_latency.py and a worker under load): ``async_to_sync(group_send)`` per call makes a new
+event loop and Redis connection each time (25-45 ms held); a long-lived loop in a thread of its own, waited on
+(~4 ms) or not, costs 3-4 ms of CPU per transition in thread hand-offs; running the same loop in the committing
+thread costs the sends themselves, ~0.8 ms for the three messages of a transition.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import functools
 import hashlib
 import json
 import logging
@@ -62,6 +62,7 @@ def run_group(run_id: int) -> str:
     return f"workflows.run.{run_id}"
 
 
+@functools.lru_cache(maxsize=1024)
 def workflow_group(name: str) -> str:
     # group names allow only [a-zA-Z0-9._-] and < 100 characters: hash the name rather than trust it
     return f"workflows.workflow.{hashlib.sha256(name.encode()).hexdigest()[:32]}"
@@ -173,8 +174,9 @@ def messages_for(events: list[RunEvent]) -> list[tuple[str, dict[str, Any]]]:
 # --- sending ---------------------------------------------------------------------------------------------------
 
 
-class _LoopThread:
-    """A private event loop in a daemon thread, with its own channel layer instance (connections live on it)."""
+class _Sender:
+    """A private event loop and channel layer instance for one thread; the committing thread runs the sends on
+    it itself, so publication costs the sends and no thread hand-off."""
 
     def __init__(self) -> None:
         from channels import DEFAULT_CHANNEL_LAYER
@@ -183,55 +185,46 @@ class _LoopThread:
         self.pid = os.getpid()
         self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="workflows-publish", daemon=True)
-        self.thread.start()
 
-    async def _send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        await asyncio.gather(*(self.layer.group_send(group, message) for group, message in messages))
-
-    def send(self, messages: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
-        future = asyncio.run_coroutine_threadsafe(self._send(messages), self.loop)
+    async def _send(self, messages: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
+        sends = asyncio.gather(*(self.layer.group_send(group, message) for group, message in messages))
         try:
-            future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
+            await asyncio.wait_for(sends, timeout)
+        except TimeoutError:
             raise TimeoutError(f"the channel layer did not answer within {timeout}s") from None
 
+    def send(self, messages: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
+        self.loop.run_until_complete(self._send(messages, timeout))
 
-_sender: _LoopThread | None = None
-_sender_lock = threading.Lock()
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.layer.flush())
+        except Exception:  # noqa: BLE001 - a layer that is gone has nothing to flush
+            pass
+        self.loop.close()
+
+
+_local = threading.local()
 _paused_until = 0.0
 dropped = 0  # publications dropped while the channel layer was failing (for tests and diagnostics)
 
 
-def _get_sender() -> _LoopThread | None:
-    global _sender
+def _get_sender() -> _Sender | None:
     if not getattr(settings, "CHANNEL_LAYERS", None):
         return None
-    sender = _sender
-    if sender is None or sender.pid != os.getpid():
-        with _sender_lock:
-            if _sender is None or _sender.pid != os.getpid():
-                _sender = _LoopThread()
-            sender = _sender
+    sender = getattr(_local, "sender", None)
+    if sender is None or sender.pid != os.getpid():  # a forked child (an RQ work horse) starts afresh
+        sender = _local.sender = _Sender()
     return sender
 
 
-def _forget_after_fork() -> None:
-    # a forked child (an RQ work horse) has the parent's objects but not its thread: start afresh on first use
-    global _sender, _sender_lock
-    _sender, _sender_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
-
-
 def reset() -> None:
-    """Forget the sender (e.g. after the test suite changed CHANNEL_LAYERS); the next publish makes a new one."""
-    global _sender, _paused_until
-    old, _sender, _paused_until = _sender, None, 0.0
+    """Forget this thread's sender (e.g. after the test suite changed CHANNEL_LAYERS); the next publish makes a
+    new one."""
+    global _paused_until
+    old, _local.sender, _paused_until = getattr(_local, "sender", None), None, 0.0
     if old is not None and old.pid == os.getpid():
-        old.loop.call_soon_threadsafe(old.loop.stop)
+        old.close()
 
 
 def publish(events: list[RunEvent]) -> None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rq import SimpleWorker
 
-from . import conf, dispatch, recovery
+from . import conf, dispatch, jobs, recovery
 from .models import StepRun, StepStatus
 
 
@@ -38,12 +38,16 @@ def drain(timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     horizon = timezone.now() + timedelta(seconds=timeout)
     worker = _worker()
-    while True:
-        recovery.tick(requeue_after=0)
-        worked = worker.work(burst=True, max_jobs=1, logging_level="WARNING")  # one job: check the deadline often
-        if not _runnable(horizon):
-            return
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"drain(): work still runnable after {timeout}s")
-        if not worked:
-            time.sleep(0.01)
+    jobs.eager_deadline = deadline  # a job runs its successors itself only until the deadline
+    try:
+        while True:
+            recovery.tick(requeue_after=0)
+            worked = worker.work(burst=True, max_jobs=1, logging_level="WARNING")  # one job: check the deadline
+            if not _runnable(horizon):
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"drain(): work still runnable after {timeout}s")
+            if not worked:
+                time.sleep(0.01)
+    finally:
+        jobs.eager_deadline = float("inf")

@@ -92,8 +92,9 @@ def test_trip_planner__launched_from_its_form__nodes_turn_running_then_succeeded
     assert page.evaluate("window.__sameDocument") is True, "the page must not reload"
     assert in_order(statuses(page, "locate"), "running", "succeeded"), statuses(page, "locate")
     assert statuses(page, "locate")[0] in ("pending", "queued")
-    assert in_order(statuses(page, "weather"), "", "pending", "running", "succeeded"), statuses(page, "weather")
-    assert in_order(statuses(page, "activities"), "", "pending", "running", "succeeded")
+    for step in ("weather", "activities"):  # one of them may take locate's pool slot at once: never pending
+        assert in_order(statuses(page, step), "", "running", "succeeded"), statuses(page, step)
+        assert statuses(page, step)[1] in ("pending", "queued", "running"), statuses(page, step)
     assert page.locator("#gantt .gantt-row").count() >= 5  # one timeline row per attempt
     shot(page, "run-trip-planner-succeeded")
 

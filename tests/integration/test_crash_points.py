@@ -55,6 +55,7 @@ def crashed(proc, tmp_path) -> None:
 
 ONE_EACH = {"rec_add_one": [1], "rec_double": [1], "rec_add_three": [1]}
 AGAIN = {**ONE_EACH, "rec_add_one": [1, 2]}
+HANDED = {**ONE_EACH, "rec_double": [2]}  # its attempt 1, claimed by the dead worker, never began: WorkerLost
 
 
 @BOTH_CLASSES
@@ -64,11 +65,15 @@ AGAIN = {**ONE_EACH, "rec_add_one": [1, 2]}
         ("mid_step", AGAIN),  # inside the step body (tests/testapp/chaos_flows.record)
         ("step_returned", AGAIN),  # jobs: the function returned, engine.complete not called
         ("complete_before_commit", AGAIN),  # engine.complete: everything written, not committed
+        ("handed_over", HANDED),  # jobs: the next step claimed for this worker and committed, not started
         ("before_enqueue", ONE_EACH),  # dispatch: the next step queued and committed, its RQ job not made
     ],
 )
 def test_crash__a_worker_dying_at_a_crash_point_loses_nothing(live, tmp_path, worker_class, point, executed):
-    doomed = live.worker(worker_class, env=crash_env(point, tmp_path))
+    env = crash_env(point, tmp_path)
+    if point == "before_enqueue":  # a worker enqueues a next step only when it does not run it itself
+        env["WORKFLOWS_EAGER_SECONDS"] = "0"
+    doomed = live.worker(worker_class, env=env)
     live.recovery(env=FAST)
 
     run = chaos_flows.crash_chain.start({"value": 1})
@@ -86,6 +91,8 @@ def test_crash__a_worker_dying_at_a_crash_point_loses_nothing(live, tmp_path, wo
         assert attempts(run, "rec_add_one") == [(1, "failed", "WorkerLost"), (2, "succeeded", None)]
     else:
         assert attempts(run, "rec_add_one") == [(1, "succeeded", None)]
+    if executed["rec_double"] == [2]:
+        assert attempts(run, "rec_double") == [(1, "failed", "WorkerLost"), (2, "succeeded", None)]
     assert_clean(run)
 
 

@@ -72,6 +72,20 @@ def test_pool__running_steps_never_exceed_max_parallel_across_four_workers(start
 
 
 @BOTH_CLASSES
+def test_pool__slots_handed_from_step_to_step_never_exceed_max_parallel(start_workers, worker_class, redis_conn):
+    start_workers(3, worker_class)
+
+    runs = [flows.narrow_chain.start({"value": i}) for i in range(6)]  # 18 steps through 3 `narrow` slots
+
+    for i, run in enumerate(runs):
+        run = finished(run, timeout=30)
+        assert run.status == RunStatus.SUCCEEDED and run.output == {"value": i}, run.error
+    overlap = [int(n) for n in redis_conn.lrange("test:overlap", 0, -1)]
+    assert len(overlap) == 18 and max(overlap) <= 3  # each body once; never more than the pool's limit at once
+    assert StepRun.objects.filter(pool="narrow", status=StepStatus.SUCCEEDED).count() == 18
+
+
+@BOTH_CLASSES
 def test_cancel__interrupts_the_running_step_within_seconds(start_workers, worker_class, redis_conn):
     start_workers(1, worker_class)
     run = flows.long_flow.start({"value": 60})

@@ -146,6 +146,10 @@ def _tracked(name):
 
 
 wide = Workflow("wide", input=Num).parallel([_tracked(f"t{i}") for i in range(20)]).commit()
+# chains whose steps hand their `narrow` slot to the next one: the limit must hold across runs and processes
+narrow_chain = (
+    Workflow("narrow-chain", input=Num).then(_tracked("n1")).then(_tracked("n2")).then(_tracked("n3")).commit()
+)
 
 
 @step

@@ -76,7 +76,9 @@ def test_foreach__empty_list_gives_empty_list(engine_db):
     assert run.status == "succeeded" and run.output == {"total": 0}
 
 
-def test_foreach__a_failed_item_fails_the_block_and_cancels_items_not_started(engine_db):
+def test_foreach__a_failed_item_fails_the_block_and_cancels_items_not_started(engine_db, settings):
+    # one in-process worker would otherwise run item 1's successors back to back before item 0's retry
+    settings.WORKFLOWS = {**settings.WORKFLOWS, "EAGER_SECONDS": 0}
     run = finished(cf.squares.start([1, -1, 2, 3, 4, 5]))
     assert run.status == "failed"
     assert run.error["step"] == "square_item[1]" and "negative item -1" in run.error["message"]

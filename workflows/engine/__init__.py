@@ -13,7 +13,7 @@ from .actions import cancel, child_changed, fire_timer, restart, resume, retry, 
 from .core import error_of, graph_for, traceback_of
 from .pools import admit
 from .start import start
-from .steps import claim, complete, fail, interrupted, lease_expired, suspend
+from .steps import claim, complete, complete_and_take_next, fail, interrupted, lease_expired, suspend
 
 __all__ = [
     "admit",
@@ -21,6 +21,7 @@ __all__ = [
     "child_changed",
     "claim",
     "complete",
+    "complete_and_take_next",
     "error_of",
     "fail",
     "fire_timer",

@@ -12,6 +12,7 @@ from ..events import Journal
 from ..exceptions import InvalidInput
 from ..models import InboundEvent, Run, StepRun, StepStatus
 from ..schema import jsonable
+from . import handoff
 from .core import error_of, fail_run, pump_after_commit, succeed_run, traceback_of
 
 if TYPE_CHECKING:
@@ -127,14 +128,23 @@ def spawn(
     run: Run, block: Block, node: Node, path: str, data: Any, journal: Journal, *, status: str = StepStatus.PENDING,
     index: int | None = None, released: bool = True,
 ) -> StepRun:  # fmt: skip
-    """Create a node's row. A released step is ready for its pool; a nested workflow starts its child run."""
+    """Create a node's row. A released step is ready for its pool (or takes a finishing step's slot at once); a
+    nested workflow starts its child run."""
     now = timezone.now()
+    slot = (
+        handoff.fields_for(journal, node.pool)
+        if released and status == StepStatus.PENDING and node.kind == "step"
+        else None
+    )
+    fields = {"status": status, "due_at": now if released else None,
+              "finished_at": now if status == StepStatus.SKIPPED else None, **(slot or {})}  # fmt: skip
     sr = StepRun.objects.create(
-        run=run, block=block.index, path=path, step_id=node.id, kind=node.kind, index=index, status=status,
-        pool=node.pool, input=data, due_at=now if released else None, created_at=now,
-        finished_at=now if status == StepStatus.SKIPPED else None,
+        run=run, block=block.index, path=path, step_id=node.id, kind=node.kind, index=index, pool=node.pool,
+        input=data, created_at=now, **fields,
     )  # fmt: skip
-    if status == StepStatus.PENDING and released:
+    if slot:
+        handoff.taken(journal, sr)
+    elif status == StepStatus.PENDING and released:
         release(run, node, sr, journal)
     elif status == StepStatus.SKIPPED:
         journal.add("step_skipped", path)
@@ -144,6 +154,12 @@ def spawn(
 def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
     """Make a created row runnable: a step into its pool, a nested workflow as a child run."""
     if node.kind == "step":
+        slot = handoff.fields_for(journal, node.pool)
+        if slot:
+            StepRun.objects.filter(pk=sr.pk).update(**slot)
+            for k, v in slot.items():
+                setattr(sr, k, v)
+            return handoff.taken(journal, sr)
         if sr.due_at is None:
             sr.due_at = timezone.now()
             StepRun.objects.filter(pk=sr.pk).update(due_at=sr.due_at)
@@ -193,7 +209,9 @@ def after_success(run: Run, graph: Graph, sr: StepRun, journal: Journal) -> None
         waiting = rows.filter(status=StepStatus.PENDING, due_at=None).order_by("index").first()
         if waiting:
             release(run, block.nodes[0], waiting, journal)
-    if not StepRun.objects.filter(run=run, block=block.index).open().exists():
+    if block.kind == "step":  # its one node succeeded: the block is done, with that node's output
+        enter(run, graph, block.index + 1, sr.output, journal)
+    elif not StepRun.objects.filter(run=run, block=block.index).open().exists():
         enter(run, graph, block.index + 1, block_output(run, graph, block.index), journal)
 
 

@@ -23,6 +23,7 @@ log = logging.getLogger("workflows.engine")
 # Steps that an ended run cancels at once. A running step is left to its worker, whose heartbeat sees that the
 # run ended and interrupts it; it then reports `interrupted` and frees its slot (or its lease expires).
 CANCELABLE = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.WAITING, StepStatus.SUSPENDED)
+WORKFLOW_BULK = ("workflow__description", "workflow__graph", "workflow__input_schema", "workflow__output_schema")
 RUN_FIELDS = [
     "status", "cursor", "last_seq", "output", "error", "traceback", "state", "started_at", "finished_at", "updated_at",
 ]  # fmt: skip
@@ -61,7 +62,12 @@ def graph_or_fail(run: Run, journal: Journal, step: str = "") -> Graph | None:
 
 def lock(run_id: int) -> Run:
     """Lock the run row (not its workflow's) for the rest of the transaction."""
-    run = Run.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=run_id)
+    run = (
+        Run.objects.select_for_update(of=("self",))
+        .select_related("workflow")
+        .defer(*WORKFLOW_BULK)  # a transition needs the workflow's name, not its graph and schemas
+        .get(pk=run_id)
+    )
     run._locked_status = run.status
     return run
 
@@ -99,10 +105,11 @@ def pump_after_commit(pools: set[str]) -> None:
     pending[1].update(pools)
 
 
-def save(run: Run, journal: Journal, derive: bool = True) -> None:
-    """Write the run (with its status derived from its open steps) and the journal; tell a parent run."""
+def save(run: Run, journal: Journal, derive: bool = True, present: set[str] | None = None) -> None:
+    """Write the run (with its status derived from its open steps, or from ``present``, statuses known to be
+    among them) and the journal; tell a parent run."""
     if run.status in RUN_ACTIVE and derive:
-        _derive_status(run, journal)
+        _derive_status(run, journal, present)
     journal.flush()
     run.save(update_fields=RUN_FIELDS)
     if run.parent_step_id and run.status != getattr(run, "_locked_status", None):

@@ -12,6 +12,7 @@ from .. import conf, faults
 from ..events import Journal
 from ..exceptions import WorkerLost
 from ..models import RUN_ACTIVE, Run, StepRun, StepStatus
+from . import handoff
 from .advance import after_success
 from .core import (
     error_of,
@@ -30,19 +31,16 @@ from .core import (
 
 def claim(step_run_id: int, worker: str) -> StepRun | None:
     """queued -> running under a lease. None when not claimable (a duplicate, late or canceled job)."""
-    run_id = StepRun.objects.filter(pk=step_run_id).values_list("run_id", flat=True).first()
-    if run_id is None:
+    sr = StepRun.objects.filter(pk=step_run_id, status=StepStatus.QUEUED).first()
+    if sr is None:
         return None
     with transaction.atomic():
-        run = lock(run_id)
+        run = lock(sr.run_id)
         now = timezone.now()
         lease = now + timedelta(seconds=conf.get("LEASE_SECONDS"))
-        claimed = StepRun.objects.filter(pk=step_run_id, status=StepStatus.QUEUED).update(
-            status=StepStatus.RUNNING, started_at=now, lease_expires_at=lease, worker=worker[:200]
-        )
-        if not claimed:
+        fields = {"status": StepStatus.RUNNING, "started_at": now, "lease_expires_at": lease, "worker": worker[:200]}
+        if not set_step(sr, (StepStatus.QUEUED,), **fields):
             return None
-        sr = StepRun.objects.get(pk=step_run_id)
         journal = Journal(run)
         journal.add("step_running", sr.path, attempt=sr.attempt, worker=sr.worker)
         step_started(run, journal)
@@ -53,24 +51,37 @@ def claim(step_run_id: int, worker: str) -> StepRun | None:
 
 def complete(sr: StepRun, output: Any, *, bail: bool = False) -> bool:
     """running -> succeeded, then advance the run. False (nothing changes) if the step is no longer running."""
+    return complete_and_take_next(sr, output, bail=bail)[0]
+
+
+def complete_and_take_next(
+    sr: StepRun, output: Any, *, bail: bool = False, worker: str | None = None
+) -> tuple[bool, StepRun | None]:
+    """``complete``; the step's pool slot goes to its successor if it is ready now (``handoff``). With
+    ``worker``, that successor is claimed for ``worker`` and returned, to be run by it at once."""
     with transaction.atomic():
         run = lock(sr.run_id)
         if not set_step(
             sr, (StepStatus.RUNNING,), status=StepStatus.SUCCEEDED, output=output, finished_at=timezone.now()
         ):
             log.info("ignored completion of %s: no longer running", sr)
-            return False
+            return False, None
         journal = Journal(run)
         journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=output, duration=sr.duration)
-        pump_after_commit({sr.pool})
         graph = graph_or_fail(run, journal, sr.path) if run.status in RUN_ACTIVE else None
+        slot = handoff.offer(journal, sr.pool, worker)
         if graph and bail:
             succeed_run(run, graph, output, journal)
         elif graph:
             after_success(run, graph, sr, journal)
-        save(run, journal)
+        if slot.taker is None:
+            pump_after_commit({sr.pool})
+        save(run, journal, present={slot.taker.status} if slot.taker else None)
         faults.point("complete_before_commit")
-    return True
+    nxt = slot.taker if slot.taker is not None and slot.taker.status == StepStatus.RUNNING else None
+    if nxt is not None:
+        nxt.run = run
+    return True, nxt
 
 
 def fail(sr: StepRun, exc: BaseException, *, retryable: bool = True, traceback: str | None = None) -> bool:

@@ -1,0 +1,65 @@
+"""A finishing step hands its pool slot straight to the next ready step of the same pool, in the same transaction.
+
+Without it, a step's successor waits for a second transaction (pool admission), an RQ round trip and a third
+(the claim). With it, the completion that frees a slot gives that slot to the successor at once: the pool's
+count of slot holders does not change, so no pool lock is needed, and the limit holds across processes.
+
+The successor takes the slot even when other ready steps wait for one: runs already under way come before new
+ones ("finish what you started": less work in progress, and no starvation, since every run ends). Steps without
+a slot to take are admitted oldest first. If the finishing worker may run the successor itself
+(``EAGER_SECONDS``, see ``jobs``), the successor is claimed for it in the same transaction (``running`` with the
+worker's lease) and runs without a trip through Redis; otherwise it is ``queued`` and enqueued on commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .. import conf
+from ..events import Journal
+from ..models import StepRun, StepStatus
+
+
+@dataclass
+class Slot:
+    """The pool slot of a step that just finished, offered for the rest of its transaction."""
+
+    pool: str
+    worker: str | None  # the worker that runs the taker at once; None: the taker is queued
+    taker: StepRun | None = None
+
+
+def offer(journal: Journal, pool: str, worker: str | None) -> Slot:
+    journal.slot = slot = Slot(pool, worker)
+    return slot
+
+
+def fields_for(journal: Journal, pool: str) -> dict[str, Any] | None:
+    """The fields that give a ready step of ``pool`` the offered slot; None if there is none for it."""
+    slot: Slot | None = getattr(journal, "slot", None)
+    if slot is None or slot.taker is not None or slot.pool != pool:
+        return None
+    now = timezone.now()
+    if slot.worker:
+        lease = now + timedelta(seconds=conf.get("LEASE_SECONDS"))
+        return {"status": StepStatus.RUNNING, "due_at": now, "queued_at": now, "started_at": now,
+                "lease_expires_at": lease, "worker": slot.worker[:200]}  # fmt: skip
+    return {"status": StepStatus.QUEUED, "due_at": now, "queued_at": now}
+
+
+def taken(journal: Journal, sr: StepRun) -> None:
+    """``sr`` holds the offered slot now: journal it, and enqueue it on commit unless its worker runs it."""
+    slot: Slot = journal.slot
+    slot.taker = sr
+    journal.add("step_queued", sr.path, attempt=sr.attempt)
+    if sr.status == StepStatus.RUNNING:
+        journal.add("step_running", sr.path, attempt=sr.attempt, worker=sr.worker)
+    else:
+        from .. import dispatch
+
+        transaction.on_commit(lambda: dispatch.enqueue(sr.pk, sr.pool), robust=True)
