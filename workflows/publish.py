@@ -20,6 +20,7 @@ thread costs the sends themselves, ~0.8 ms for the three messages of a transitio
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import hashlib
 import json
@@ -218,6 +219,29 @@ def _get_sender() -> _Sender | None:
     return sender
 
 
+def _send(messages: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
+    _get_sender().send(messages, timeout)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+_helpers: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+
+
+def _helper() -> concurrent.futures.ThreadPoolExecutor:
+    """A thread (per process) that publishes for callers whose thread already runs an event loop."""
+    pid = os.getpid()
+    if pid not in _helpers:
+        _helpers[pid] = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="workflows-publish")
+    return _helpers[pid]
+
+
 def reset() -> None:
     """Forget this thread's sender (e.g. after the test suite changed CHANNEL_LAYERS); the next publish makes a
     new one."""
@@ -239,7 +263,11 @@ def publish(events: list[RunEvent]) -> None:
         sender = _get_sender()
         if sender is None:
             return
-        sender.send(messages_for(events), live_setting("PUBLISH_TIMEOUT"))
+        messages, timeout = messages_for(events), live_setting("PUBLISH_TIMEOUT")
+        if _loop_running():  # e.g. under Playwright's sync API: this thread cannot run a loop of its own
+            _helper().submit(_send, messages, timeout).result(timeout + 1)
+        else:
+            sender.send(messages, timeout)
     except Exception as exc:
         dropped += 1
         retry_after = live_setting("PUBLISH_RETRY_AFTER")

@@ -625,6 +625,24 @@ async def test_publish__a_forked_work_horse_publishes_before_it_vanishes(user, l
     assert frame["seq"] == event.seq and frame["data"] == {"message": "bye"}
 
 
+def test_publish__from_a_thread_that_runs_an_event_loop_still_goes_out(user):
+    run = flows.counter.start({"value": 1}, user=user)
+    loaded = Run.objects.select_related("workflow").get(pk=run.pk)
+    event = RunEvent(run=loaded, seq=loaded.last_seq + 1, kind="step_log", data={"message": "hi"}, at=now())
+    layer = get_channel_layer()
+
+    async def scenario() -> tuple[int, dict]:
+        channel = await layer.new_channel()
+        await layer.group_add(publish.run_group(run.pk), channel)
+        dropped = publish.dropped
+        publish.publish([event])  # a sync call while this thread runs a loop, as under Playwright's sync API
+        return dropped, await asyncio.wait_for(layer.receive(channel), 5)
+
+    dropped, message = asyncio.run(scenario())
+    assert publish.dropped == dropped
+    assert [e["seq"] for e in message["events"]] == [event.seq]
+
+
 def test_publish__a_dead_channel_layer_never_fails_or_stalls_a_run(settings, live_settings):
     live_settings(PUBLISH_TIMEOUT=0.5, PUBLISH_RETRY_AFTER=60)
     settings.CHANNEL_LAYERS = {
