@@ -210,9 +210,7 @@ _paused_until = 0.0
 dropped = 0  # publications dropped while the channel layer was failing (for tests and diagnostics)
 
 
-def _get_sender() -> _Sender | None:
-    if not getattr(settings, "CHANNEL_LAYERS", None):
-        return None
+def _get_sender() -> _Sender:
     sender = getattr(_local, "sender", None)
     if sender is None or sender.pid != os.getpid():  # a forked child (an RQ work horse) starts afresh
         sender = _local.sender = _Sender()
@@ -220,6 +218,7 @@ def _get_sender() -> _Sender | None:
 
 
 def _send(messages: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
+    """Send on the sender of the thread that runs this."""
     _get_sender().send(messages, timeout)
 
 
@@ -259,15 +258,14 @@ def publish(events: list[RunEvent]) -> None:
     if time.monotonic() < _paused_until:
         dropped += 1
         return
+    if not getattr(settings, "CHANNEL_LAYERS", None):
+        return
     try:
-        sender = _get_sender()
-        if sender is None:
-            return
         messages, timeout = messages_for(events), live_setting("PUBLISH_TIMEOUT")
         if _loop_running():  # e.g. under Playwright's sync API: this thread cannot run a loop of its own
             _helper().submit(_send, messages, timeout).result(timeout + 1)
         else:
-            sender.send(messages, timeout)
+            _send(messages, timeout)
     except Exception as exc:
         dropped += 1
         retry_after = live_setting("PUBLISH_RETRY_AFTER")

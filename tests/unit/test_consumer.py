@@ -239,7 +239,7 @@ async def test_consumer__a_gap_in_live_events_is_filled_from_the_journal(user, m
         reply = await ws.subscribe(f"run:{run.pk}")
         await ws.until(lambda f: f.get("seq") == reply["last_seq"])
         with monkeypatch.context() as m:
-            m.setattr(publish, "_get_sender", lambda: None)  # these publications are lost
+            m.setattr(publish, "_send", lambda messages, timeout: None)  # these publications are lost
             await db(events.append)(run.pk, "step_log", "", message="lost 1")
             await db(events.append)(run.pk, "step_log", "", message="lost 2")
         await ws.quiet()
@@ -259,7 +259,7 @@ async def test_consumer__the_sweep_sends_events_whose_publication_was_lost(user,
     try:
         reply = await ws.subscribe(f"run:{run.pk}")
         await ws.until(lambda f: f.get("seq") == reply["last_seq"])
-        monkeypatch.setattr(publish, "_get_sender", lambda: None)  # Redis "down" for every publisher
+        monkeypatch.setattr(publish, "_send", lambda messages, timeout: None)  # Redis "down" for every publisher
         await db(drain)()
         frames = await ws.until(kind_is("run_succeeded"))
     finally:
@@ -275,7 +275,7 @@ async def test_consumer__the_sweep_brings_the_runs_list_up_to_date(user, monkeyp
     try:
         await ws.subscribe("runs")
         assert [r["id"] for r in (await ws.recv())["runs"]] == [old.pk]
-        monkeypatch.setattr(publish, "_get_sender", lambda: None)  # no summary is ever published
+        monkeypatch.setattr(publish, "_send", lambda messages, timeout: None)  # no summary is ever published
         new = await db(flows.counter.start)({"value": 2}, user=user)
         await db(drain)()
         done: set[int] = set()

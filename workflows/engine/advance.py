@@ -13,7 +13,7 @@ from ..exceptions import InvalidInput
 from ..models import InboundEvent, Run, StepRun, StepStatus
 from ..schema import jsonable
 from . import handoff
-from .core import error_of, fail_run, pump_after_commit, succeed_run, traceback_of
+from .core import error_of, fail_run, pump_after_commit, set_step, succeed_run, traceback_of
 
 if TYPE_CHECKING:
     from ..graph import Block, Graph, Node
@@ -155,10 +155,7 @@ def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
     """Make a created row runnable: a step into its pool, a nested workflow as a child run."""
     if node.kind == "step":
         slot = handoff.fields_for(journal, node.pool)
-        if slot:
-            StepRun.objects.filter(pk=sr.pk).update(**slot)
-            for k, v in slot.items():
-                setattr(sr, k, v)
+        if slot and set_step(sr, (StepStatus.PENDING,), **slot):
             return handoff.taken(journal, sr)
         if sr.due_at is None:
             sr.due_at = timezone.now()

@@ -41,7 +41,7 @@ def offer(journal: Journal, pool: str, worker: str | None) -> Slot:
 
 def fields_for(journal: Journal, pool: str) -> dict[str, Any] | None:
     """The fields that give a ready step of ``pool`` the offered slot; None if there is none for it."""
-    slot: Slot | None = getattr(journal, "slot", None)
+    slot: Slot | None = journal.slot
     if slot is None or slot.taker is not None or slot.pool != pool:
         return None
     now = timezone.now()
