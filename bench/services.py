@@ -2,6 +2,9 @@
 
 Each child runs in a session (process group) of its own and logs to a file. ``Procs.stop_all`` SIGKILLs each
 group and the group of every descendant (RQ's forking worker puts each work horse in a group of its own).
+
+The peers' scripts (``bench/peers``) import this module in a virtualenv of their own, with Celery and DBOS but
+neither Django nor the project's packages, so the helpers here do not come from ``workflows.processes``.
 """
 
 from __future__ import annotations

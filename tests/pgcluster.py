@@ -19,12 +19,13 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from workflows.processes import free_port
 
 SERVER_OPTIONS = "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
@@ -55,12 +56,6 @@ def bindir() -> Path:
     if versions:
         return versions[-1].parent
     raise RuntimeError("PostgreSQL server binaries not found: install postgresql or set PG_BINDIR")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _as_owner(cmd: list[str]) -> list[str]:

@@ -7,12 +7,9 @@ goes to a log file that teardown prints (pytest shows it for a failed test).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
+
+from workflows.processes import kill_family, wait_until
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 FORKING = "rq.worker.Worker"
@@ -38,35 +37,10 @@ def worker_database_url() -> str:
 
 def wait_for(predicate: Callable[[], object], timeout: float = 15, poll: float = 0.05, what: str = "condition"):
     """Poll ``predicate`` until it returns something truthy; return that. Fails the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(poll)
-
-
-def descendants(pid: int) -> list[int]:
-    """Every living descendant of ``pid`` (Linux /proc)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the command name may contain spaces or parentheses
-        parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found += children
-        todo += children
-    return found
+    try:
+        return wait_until(predicate, timeout, poll, what)
+    except TimeoutError as exc:
+        pytest.fail(str(exc))
 
 
 @dataclass
@@ -80,24 +54,8 @@ class Process:
         return self.popen.pid
 
     def kill(self) -> None:
-        """SIGKILL the process, its process group and every descendant's group; reap the leader.
-
-        RQ's forking worker puts each work horse in a process group of its own (``os.setpgrp()``), so killing
-        the worker's group alone would leave a running horse behind. The group is stopped first, so the worker
-        cannot fork a new horse while its descendants are collected.
-        """
-        if self.popen.returncode is not None:
-            return  # already reaped: its pid may belong to another process by now
-        groups = {self.popen.pid}
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGSTOP)
-        for pid in descendants(self.popen.pid):
-            with contextlib.suppress(ProcessLookupError):
-                groups.add(os.getpgid(pid))
-        for pgid in groups:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-        self.popen.wait(10)
+        """SIGKILL the process, its process group and every descendant's group (work horses); reap it."""
+        kill_family(self.popen)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -20,13 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from websockets.sync.client import connect
 
+from workflows.processes import free_port, wait_until  # noqa: F401 - the live tests import them from here
+
 BASE_DIR = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def database_url(connection) -> str:
@@ -44,17 +40,6 @@ def session_cookie(user) -> str:
     client = Client()
     client.force_login(user)
     return client.cookies["sessionid"].value
-
-
-def wait_until(predicate, timeout: float = 20, poll: float = 0.02, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(poll)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rq import Worker
 
 from workflows import redis_server
+from workflows.processes import descendants
 
 GRACE_SECONDS = 10.0
 _print_lock = threading.Lock()
@@ -49,26 +50,6 @@ def pump(name: str, stream: IO[bytes]) -> threading.Thread:
     thread = threading.Thread(target=run, name=f"pump-{name}", daemon=True)
     thread.start()
     return thread
-
-
-def descendants(pid: int) -> set[int]:
-    """Every living descendant of ``pid``, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
 @dataclass
