@@ -244,7 +244,7 @@ def workflow(request: HttpRequest, name: str) -> JsonResponse:
     info = queries.workflow_info(name)
     if info is None:
         raise ApiError(404, f"No workflow named {name!r}")
-    stats = queries.workflow_stats(request.user).get(name) or queries.empty_stats()
+    stats = queries.workflow_stats(request.user, name=name).get(name) or queries.empty_stats()
     return JsonResponse(workflow_json(info, stats, detail=True))
 
 

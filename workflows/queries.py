@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import TruncDate
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -228,11 +227,14 @@ def run_summary(run: Run) -> dict[str, Any]:
 # --- workflow statistics ---------------------------------------------------------------------------------------
 
 
-def workflow_stats(user: Any, now: dt.datetime | None = None) -> dict[str, dict[str, Any]]:
-    """Per workflow name, over the runs ``user`` may see: runs and outcomes in the last 24 h, p50 duration of the
-    succeeded ones, and the last run."""
+def workflow_stats(user: Any, now: dt.datetime | None = None, name: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per workflow name (only ``name`` if given), over the runs ``user`` may see: runs and outcomes in the last
+    24 h, p50 duration of the succeeded ones, and the last run."""
     now = now or timezone.now()
     visible = Run.objects.visible_to(user)
+    workflows = WorkflowRow.objects.all()
+    if name is not None:
+        visible, workflows = visible.filter(workflow__name=name), workflows.filter(name=name)
     recent = visible.filter(created_at__gte=now - dt.timedelta(hours=24))
     stats: dict[str, dict[str, Any]] = {}
     rows = (
@@ -256,10 +258,10 @@ def workflow_stats(user: Any, now: dt.datetime | None = None) -> dict[str, dict[
             "p50_seconds": None,
             "last_run": None,
         }
-    for name, s in stats.items():
+    for each, s in stats.items():
         if s["succeeded_24h"]:
             durations = (
-                recent.filter(workflow__name=name, status=RunStatus.SUCCEEDED, started_at__isnull=False)
+                recent.filter(workflow__name=each, status=RunStatus.SUCCEEDED, started_at__isnull=False)
                 .annotate(took=F("finished_at") - F("started_at"))
                 .order_by("took")
                 .values_list("took", flat=True)
@@ -269,7 +271,7 @@ def workflow_stats(user: Any, now: dt.datetime | None = None) -> dict[str, dict[
                 s["p50_seconds"] = round(middle[0].total_seconds(), 3)
     last = visible.filter(workflow=OuterRef("pk")).order_by("-created_at", "-id")
     latest = (
-        WorkflowRow.objects.annotate(
+        workflows.annotate(
             last_id=Subquery(last.values("id")[:1]),
             last_status=Subquery(last.values("status")[:1]),
             last_at=Subquery(last.values("created_at")[:1]),
@@ -314,11 +316,14 @@ def daily_counts(user: Any, name: str, days: int = 14, now: dt.datetime | None =
     """Runs per day (UTC) over the last ``days`` days, by outcome, oldest first (days without runs included)."""
     today = timezone.localdate(now or timezone.now())
     first = today - dt.timedelta(days=days - 1)
-    start = timezone.make_aware(dt.datetime.combine(first, dt.time.min))
+    bounds = [timezone.make_aware(dt.datetime.combine(first + dt.timedelta(days=i), dt.time.min)) for i in range(days)]
+    # the day as an index by range comparisons on created_at (its index): a date function per row (TruncDate)
+    # costs SQLite a Python call per run, 145 ms for 20,000 runs
+    day = Case(*(When(created_at__gte=b, then=Value(i)) for i, b in reversed(list(enumerate(bounds)))))
     rows = (
         Run.objects.visible_to(user)
-        .filter(workflow__name=name, created_at__gte=start)
-        .annotate(day=TruncDate("created_at"))
+        .filter(workflow__name=name, created_at__gte=bounds[0])
+        .annotate(day=day)
         .order_by()
         .values("day")
         .annotate(
@@ -329,20 +334,13 @@ def daily_counts(user: Any, name: str, days: int = 14, now: dt.datetime | None =
         )
     )
     by_day = {r["day"]: r for r in rows}
-    out = []
-    for i in range(days):
-        day = first + dt.timedelta(days=i)
-        r = by_day.get(day, {})
-        out.append(
-            {
-                "day": day.isoformat(),
-                "total": r.get("total", 0),
-                "succeeded": r.get("succeeded", 0),
-                "failed": r.get("failed", 0),
-                "canceled": r.get("canceled", 0),
-            }
-        )
-    return out
+    return [
+        {
+            "day": (first + dt.timedelta(days=i)).isoformat(),
+            **{k: by_day.get(i, {}).get(k, 0) for k in ("total", "succeeded", "failed", "canceled")},
+        }
+        for i in range(days)
+    ]
 
 
 # --- one run ---------------------------------------------------------------------------------------------------

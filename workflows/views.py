@@ -124,7 +124,7 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
         "page": page,
         "rows": _rows(page.runs),
         "statuses": RunStatus.values,
-        "stats": queries.workflow_stats(request.user).get(name) or queries.empty_stats(),
+        "stats": queries.workflow_stats(request.user, name=name).get(name) or queries.empty_stats(),
         "chart": {
             "durations": queries.duration_series(request.user, name),
             "days": queries.daily_counts(request.user, name),

@@ -92,6 +92,25 @@ def test_home__shows_only_the_users_own_runs(alice_client, bob):
 # --- workflow page and launch form ------------------------------------------------------------------------------
 
 
+def test_workflow_page__chart_counts_runs_per_utc_day_by_outcome_and_stats_cover_only_this_workflow(user, bob):
+    now = timezone.now().replace(hour=12)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    made = [flows.counter.start({"value": i}, user=user) for i in range(4)]
+    made.append(flows.counter.start({"value": 9}, user=bob))
+    made.append(examples.trip_planner.start({"city": "Oslo", "days": 1}, user=user))
+    at = [midnight, midnight - dt.timedelta(microseconds=1), now - dt.timedelta(days=13), now - dt.timedelta(days=14)]
+    for run, created, status in zip(made, at + [now, now], ["succeeded", "failed", "canceled"] * 2, strict=True):
+        Run.objects.filter(pk=run.pk).update(created_at=created, status=status)
+    days = queries.daily_counts(user, "counter", now=now)
+    assert len(days) == 14 and days[-1]["day"] == now.date().isoformat()
+    assert days[-1] == {"day": now.date().isoformat(), "total": 1, "succeeded": 1, "failed": 0, "canceled": 0}
+    assert days[-2]["total"] == 1 and days[-2]["failed"] == 1  # a microsecond before midnight is yesterday
+    assert days[0]["total"] == 1 and days[0]["canceled"] == 1  # 14 days back (today included); 15 is out
+    assert sum(d["total"] for d in days) == 3  # bob's run is not alice's to count
+    stats = queries.workflow_stats(user, now=now, name="counter")
+    assert list(stats) == ["counter"] and stats["counter"]["runs_24h"] == 2  # the two around midnight
+
+
 def test_workflow_page__graph_form_and_runs(alice_client):
     html = alice_client.get("/workflows/trip-planner/").content.decode()
     for step in ("locate", "weather", "activities", "luxury_hotel", "budget_hostel", "assemble"):
