@@ -1,8 +1,20 @@
-"""The run journal: events appended inside the engine's transaction, published after commit."""
+"""The run journal: events appended inside the engine's transaction, published after commit.
+
+A worker running fast steps back to back commits a transition every few milliseconds; publishing each one costs
+more than the step. Inside ``holding(window)`` a thread's publications wait up to ``window`` seconds and go out
+together (one message per run and group instead of one per transition): at the first commit after the window,
+at the end of the block, or from the step's watchdog when a step body outlasts the window.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
@@ -55,6 +67,9 @@ def append(run_id: int, kind: str, step: str = "", /, **data: Any) -> None:
         journal.add(kind, step, **data)
         journal.flush()
         Run.objects.filter(pk=run_id).update(last_seq=run.last_seq)
+    hold = current_hold()
+    if hold is not None:  # a step body's own line is news now: it goes out with what was held before it
+        hold.flush()
 
 
 _publishers: list = []
@@ -66,8 +81,95 @@ def add_publisher(fn) -> None:
 
 
 def publish(events: list[RunEvent]) -> None:
+    hold = getattr(_local, "hold", None)
+    if hold is not None and not hold.add(events):
+        return
+    if hold is not None:
+        hold.flush()
+        return
+    deliver(events)
+
+
+def deliver(events: list[RunEvent]) -> None:
+    """Hand committed events to every publisher now."""
     for fn in _publishers:
         try:
             fn(events)
         except Exception:  # publication may be late, never fatal to a transition
             log.warning("publishing %d events failed", len(events), exc_info=True)
+
+
+# --- holding publications back -------------------------------------------------------------------------------
+
+
+class Hold:
+    """A thread's publications held back for up to ``window`` seconds; sent together, in commit order."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._events: list[RunEvent] = []
+        self._since = 0.0
+        self._scheduled = False
+        self._lock = threading.Lock()  # guards the fields above
+        self._sending = threading.Lock()  # one flush at a time, so that batches go out in order
+
+    def add(self, events: list[RunEvent]) -> bool:
+        """Hold ``events``; True when the oldest held one has waited the whole window."""
+        with self._lock:
+            if not self._events:
+                self._since = time.monotonic()
+            self._events.extend(events)
+            return time.monotonic() - self._since >= self.window
+
+    def due_at(self) -> float | None:
+        """When the held events are due (``time.monotonic()``); None if nothing waits for a flush."""
+        with self._lock:
+            return None if not self._events or self._scheduled else self._since + self.window
+
+    def flush(self) -> None:
+        with self._sending:
+            with self._lock:
+                events, self._events, self._scheduled = self._events, [], False
+            if events:
+                deliver(events)
+
+    def flush_later(self) -> None:
+        """Flush from the background thread (for a thread that must not block, e.g. a step's watchdog)."""
+        with self._lock:
+            if not self._events or self._scheduled:
+                return
+            self._scheduled = True
+        background().submit(self.flush)
+
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def holding(window: float) -> Iterator[Hold | None]:
+    """Within, this thread's publications are held up to ``window`` seconds (0: not at all); flushed on exit."""
+    if window <= 0 or getattr(_local, "hold", None) is not None:
+        yield getattr(_local, "hold", None)
+        return
+    hold = _local.hold = Hold(window)
+    try:
+        yield hold
+    finally:
+        _local.hold = None
+        hold.flush()
+
+
+def current_hold() -> Hold | None:
+    """The hold of the calling thread, if it is inside ``holding``."""
+    return getattr(_local, "hold", None)
+
+
+_background: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+
+
+def background() -> concurrent.futures.ThreadPoolExecutor:
+    """A thread (per process) for publication work that the calling thread cannot or should not do itself."""
+    pid = os.getpid()  # a forked RQ work horse does not inherit its parent's thread
+    if pid not in _background:
+        _background[pid] = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="workflows-publish")
+    return _background[pid]

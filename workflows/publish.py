@@ -20,7 +20,6 @@ thread costs the sends themselves, ~0.8 ms for the three messages of a transitio
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import hashlib
 import json
@@ -34,6 +33,7 @@ from typing import Any
 from django.conf import settings
 
 from . import registry
+from .events import background
 from .exceptions import UnknownWorkflow
 from .models import Run, RunEvent, RunStatus
 
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 LIVE_DEFAULTS: dict[str, Any] = {
     "PUBLISH_TIMEOUT": 1.0,  # seconds a transition's process waits for the channel layer, at most
+    "HOLD_SECONDS": 0.02,  # a worker's back-to-back transitions are published together within this window
     "PUBLISH_RETRY_AFTER": 5.0,  # after a failure, drop publications for this long before trying again
     "MAX_EVENT_BYTES": 64 * 1024,  # bigger event data is not copied into Redis: clients read it from the DB
     "MAX_SUBSCRIPTIONS": 50,  # per websocket connection
@@ -132,7 +133,8 @@ def _values_of(run: Run) -> dict[str, Any] | None:
 
 
 def messages_for(events: list[RunEvent]) -> list[tuple[str, dict[str, Any]]]:
-    """(group, message) pairs for one transaction's events: per run, its events and its summary."""
+    """(group, message) pairs for committed events (one transaction's, or several held together): per run, its
+    events and its summary."""
     max_bytes = live_setting("MAX_EVENT_BYTES")
     by_run: dict[int, list[RunEvent]] = defaultdict(list)
     for ev in events:
@@ -149,7 +151,7 @@ def messages_for(events: list[RunEvent]) -> list[tuple[str, dict[str, Any]]]:
                 payload = {"seq": e.seq, "stub": True}  # the consumer reads this one from the journal
             payloads.append(payload)
         messages.append((run_group(run_id), {"type": "run.events", "run": run_id, "events": payloads}))
-        values = _values_of(evs[0].run)
+        values = _values_of(evs[-1].run)  # the run as its latest transaction left it
         if values is None:
             missing.append(run_id)
         else:
@@ -230,17 +232,6 @@ def _loop_running() -> bool:
     return True
 
 
-_helpers: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
-
-
-def _helper() -> concurrent.futures.ThreadPoolExecutor:
-    """A thread (per process) that publishes for callers whose thread already runs an event loop."""
-    pid = os.getpid()
-    if pid not in _helpers:
-        _helpers[pid] = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="workflows-publish")
-    return _helpers[pid]
-
-
 def reset() -> None:
     """Forget this thread's sender (e.g. after the test suite changed CHANNEL_LAYERS); the next publish makes a
     new one."""
@@ -263,7 +254,7 @@ def publish(events: list[RunEvent]) -> None:
     try:
         messages, timeout = messages_for(events), live_setting("PUBLISH_TIMEOUT")
         if _loop_running():  # e.g. under Playwright's sync API: this thread cannot run a loop of its own
-            _helper().submit(_send, messages, timeout).result(timeout + 1)
+            background().submit(_send, messages, timeout).result(timeout + 1)
         else:
             _send(messages, timeout)
     except Exception as exc:

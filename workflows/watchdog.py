@@ -1,4 +1,5 @@
-"""Guards a running step: renews its lease, and interrupts it on timeout or when its run has ended.
+"""Guards a running step: renews its lease, and interrupts it on timeout or when its run has ended; and sends
+the publications its worker holds back (``events.holding``) once the step has run for their window.
 
 A background thread polls the database every HEARTBEAT_SECONDS. To interrupt, it sends SIGUSR1 to the main
 thread, whose handler raises ``StepInterrupted`` in the step: a real signal also breaks a blocking sleep or
@@ -18,7 +19,7 @@ from datetime import timedelta
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from . import conf
+from . import conf, events
 from .exceptions import StepInterrupted
 from .models import RUN_ACTIVE, StepRun, StepStatus
 
@@ -42,6 +43,7 @@ class Watchdog:
         if self._on_main:
             self._previous = signal.signal(SIGNAL, self._on_signal)
         self._started = time.monotonic()
+        self._hold = events.current_hold()
         self._armed = True
         self._thread = threading.Thread(target=self._loop, name=f"watchdog-{self.step_run.pk}", daemon=True)
         self._thread.start()
@@ -76,16 +78,26 @@ class Watchdog:
         heartbeat = float(conf.get("HEARTBEAT_SECONDS"))
         lease = float(conf.get("LEASE_SECONDS"))
         last_renewal = time.monotonic()
+        next_beat = last_renewal + heartbeat
         try:
             while True:
-                wait = heartbeat
+                wake = next_beat
                 if self.timeout:
-                    wait = min(wait, max(0.0, self._started + self.timeout - time.monotonic()))
-                if self._stop.wait(wait):
+                    wake = min(wake, self._started + self.timeout)
+                held = self._hold.due_at() if self._hold else None
+                if held is not None:
+                    wake = min(wake, held)
+                if self._stop.wait(max(0.0, wake - time.monotonic())):
                     return
-                if self.timeout and time.monotonic() >= self._started + self.timeout:
+                now = time.monotonic()
+                if self.timeout and now >= self._started + self.timeout:
                     return self._interrupt("timeout")
-                renew = time.monotonic() - last_renewal >= lease / 3
+                if held is not None and now >= held:
+                    self._hold.flush_later()  # never blocks this thread on the channel layer
+                if now < next_beat:  # woke for the publications: the heartbeat is still ahead
+                    continue
+                next_beat = now + heartbeat
+                renew = now - last_renewal >= lease / 3
                 try:
                     ours = self._still_ours(renew, lease)
                 except DatabaseError as exc:  # the database restarts: keep the step, try again next beat

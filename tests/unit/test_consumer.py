@@ -10,6 +10,7 @@ import asyncio
 import functools
 import json
 import os
+import time
 from collections import Counter
 
 import pytest
@@ -679,6 +680,58 @@ def test_publish__one_message_per_group_per_transaction(user):
     assert runs_msg["owner"] == user.pk and runs_msg["topic"] == "runs" and wf_msg["topic"] == "workflow:counter"
     assert runs_msg["run"]["id"] == run.pk and runs_msg["run"]["seq"] == run.last_seq
     json.dumps(messages)  # plain JSON types: msgpack-safe
+
+
+def _recording(monkeypatch) -> list[tuple[float, list]]:
+    """Every publication from now on, as (wall-clock time, messages), instead of sending it."""
+    sent: list[tuple[float, list]] = []
+    monkeypatch.setattr(publish, "_send", lambda messages, timeout: sent.append((time.time(), messages)))
+    return sent
+
+
+def _events_of(batch: list, run_id: int) -> list[dict]:
+    return [e for group, m in batch if group == publish.run_group(run_id) for e in m["events"]]
+
+
+@pytest.mark.parametrize("hold", [60, 0])
+def test_publish__a_workers_back_to_back_transitions_go_out_together_within_the_hold(
+    hold, user, monkeypatch, live_settings
+):
+    live_settings(HOLD_SECONDS=hold)
+    run = flows.counter.start({"value": 1}, user=user)
+    sent = _recording(monkeypatch)
+    drain()  # one job runs both steps (eager): claim, handoff and completion commit one after another
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    if hold:  # one message per group for the whole job, sent when it ended
+        assert len(sent) == 1 and [g for g, _ in sent[0][1]].count(publish.RUNS_GROUP) == 1
+    else:
+        assert len(sent) == 3  # claim; first step done and second running; second done
+    seqs = [e["seq"] for _, batch in sent for e in _events_of(batch, run.pk)]
+    assert seqs == list(range(seqs[0], run.last_seq + 1))  # every event once, in order
+    last = [m["run"] for g, m in sent[-1][1] if g == publish.RUNS_GROUP][-1]
+    assert last["status"] == "succeeded" and last["seq"] == run.last_seq  # the summary is the latest state
+
+
+def test_publish__a_step_that_outlasts_the_hold_is_shown_running_while_it_runs(user, monkeypatch, live_settings):
+    live_settings(HOLD_SECONDS=0.05)
+    run = flows.long_flow.start({"value": 1}, user=user)  # its first step sleeps 1 s
+    sent = _recording(monkeypatch)
+    drain()
+    sleeper = run.step("sleeper")
+    shown = next(at for at, batch in sent for e in _events_of(batch, run.pk) if e["kind"] == "step_running")
+    assert shown < sleeper.finished_at.timestamp() - 0.5  # the watchdog sent it, not the step's end
+
+
+def test_publish__a_steps_log_line_goes_out_when_logged_with_what_was_held_before_it(user, monkeypatch, live_settings):
+    live_settings(HOLD_SECONDS=60)
+    run = flows.chatty_flow.start({"value": 1}, user=user)
+    sent = _recording(monkeypatch)
+    drain()
+    kinds = [[e["kind"] for e in _events_of(batch, run.pk)] for _, batch in sent]
+    logged = next(i for i, batch in enumerate(kinds) if "step_log" in batch)
+    assert "step_running" in kinds[logged] and kinds[logged][-1] == "step_log"  # held events first, then it
+    assert "run_succeeded" not in kinds[logged] and "run_succeeded" in kinds[-1]
 
 
 def test_channel_layer__reads_outlast_the_blocking_receive():
