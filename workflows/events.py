@@ -17,9 +17,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
+from . import statements
 from .models import Run, RunEvent
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class Journal:
     def flush(self) -> None:
         if not self.events:
             return
-        RunEvent.objects.bulk_create(self.events)
+        statements.insert_events(self.events)
         self._written.extend(self.events)
         self.events = []
 
@@ -139,7 +140,13 @@ class Hold:
             if not self._events or self._scheduled:
                 return
             self._scheduled = True
-        background().submit(self.flush)
+        background().submit(self._flush_in_background)
+
+    def _flush_in_background(self) -> None:
+        try:
+            self.flush()
+        finally:
+            connections.close_all()  # this thread's own, if a publisher read from the database
 
 
 _local = threading.local()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from .. import statements
 from ..context import Context
 from ..events import Journal
 from ..exceptions import InvalidInput
@@ -138,10 +139,11 @@ def spawn(
     )
     fields = {"status": status, "due_at": now if released else None,
               "finished_at": now if status == StepStatus.SKIPPED else None, **(slot or {})}  # fmt: skip
-    sr = StepRun.objects.create(
+    sr = StepRun(
         run=run, block=block.index, path=path, step_id=node.id, kind=node.kind, index=index, pool=node.pool,
         input=data, created_at=now, **fields,
     )  # fmt: skip
+    statements.insert(sr)
     if slot:
         handoff.taken(journal, sr)
     elif status == StepStatus.PENDING and released:

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import registry
+from .. import registry, statements
 from ..events import Journal
 from ..exceptions import UnknownWorkflow, WorkflowVersionError
 from ..models import RUN_ACTIVE, STEP_HOLDS_SLOT, STEP_OPEN, Run, RunStatus, StepRun, StepStatus
@@ -23,7 +23,6 @@ log = logging.getLogger("workflows.engine")
 # Steps that an ended run cancels at once. A running step is left to its worker, whose heartbeat sees that the
 # run ended and interrupts it; it then reports `interrupted` and frees its slot (or its lease expires).
 CANCELABLE = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.WAITING, StepStatus.SUSPENDED)
-WORKFLOW_BULK = ("workflow__description", "workflow__graph", "workflow__input_schema", "workflow__output_schema")
 RUN_FIELDS = [
     "status", "cursor", "last_seq", "output", "error", "traceback", "state", "started_at", "finished_at", "updated_at",
 ]  # fmt: skip
@@ -62,22 +61,17 @@ def graph_or_fail(run: Run, journal: Journal, step: str = "") -> Graph | None:
 
 def lock(run_id: int) -> Run:
     """Lock the run row (not its workflow's) for the rest of the transaction."""
-    run = (
-        Run.objects.select_for_update(of=("self",))
-        .select_related("workflow")
-        .defer(*WORKFLOW_BULK)  # a transition needs the workflow's name, not its graph and schemas
-        .get(pk=run_id)
-    )
+    run = statements.lock_run(run_id)  # with the workflow's name; its graph and schemas load only if read
     run._locked_status = run.status
     return run
 
 
 def set_step(sr: StepRun, expect: tuple[str, ...], **fields: Any) -> bool:
     """Compare-and-set a StepRun: apply ``fields`` only if its status is still one of ``expect``."""
-    changed = StepRun.objects.filter(pk=sr.pk, status__in=expect, attempt=sr.attempt).update(**fields)
+    attempt = sr.attempt
     for k, v in fields.items():
         setattr(sr, k, v)
-    return bool(changed)
+    return bool(statements.update_fields(sr, list(fields), where={"status": tuple(expect), "attempt": attempt}))
 
 
 def pump_after_commit(pools: set[str]) -> None:
@@ -111,7 +105,7 @@ def save(run: Run, journal: Journal, derive: bool = True, present: set[str] | No
     if run.status in RUN_ACTIVE and derive:
         _derive_status(run, journal, present)
     journal.flush()
-    run.save(update_fields=RUN_FIELDS)
+    statements.update_fields(run, RUN_FIELDS)
     if run.parent_step_id and run.status != getattr(run, "_locked_status", None):
         from .actions import child_changed
 
