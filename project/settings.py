@@ -91,11 +91,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Server-side parameters let psycopg prepare a statement it has run 5 times: the hot path's SQL is built once
+    # Server-side parameters let psycopg prepare a statement it has run 5 times; the hot path's SQL is built once
     # (workflows.statements), so PostgreSQL parses and plans a transition's statements once per connection. On the
     # throughput benchmark this took PostgreSQL from ~120 to ~210 steps/s. Behind PgBouncer in transaction mode
     # (before 1.21), also set "prepare_threshold": None.
-    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, **DATABASES["default"].get("OPTIONS", {})}
+    DATABASES["default"]["OPTIONS"] = {
+        "server_side_binding": True,
+        "prepare_threshold": 5,  # Django's default (None) never prepares
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["ENGINE"] = "workflows.sqlite"  # writers queue on a file lock (see its docstring)
     # Several worker processes write at once: WAL lets readers proceed, IMMEDIATE takes the write lock at

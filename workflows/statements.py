@@ -33,21 +33,29 @@ def _execute(alias: str, sql: str, params: Sequence[Any]) -> int:
         return cursor.rowcount
 
 
+_locks: dict[str, tuple] = {}  # database alias -> (SQL, compiler, converters, field names) of lock_run
+
+
 def lock_run(run_id: int) -> Run:
     """The run row, locked for the rest of the transaction (``SELECT ... FOR UPDATE`` where the database has it),
     with its workflow's name (the workflow's other fields load on access)."""
     alias = router.db_for_write(Run)
-
-    def build() -> str:
-        query = Run.objects.using(alias).select_for_update().filter(pk=0).query
-        sql, params = query.get_compiler(alias).as_sql()
+    if alias not in _locks:
+        names = [f.attname for f in Run._meta.concrete_fields]
+        query = Run.objects.using(alias).select_for_update().filter(pk=0).values_list(*names).query
+        compiler = query.get_compiler(alias)
+        sql, params = compiler.as_sql()
         assert list(params) == [0], params
-        return sql
-
-    sql = _cached((alias, "lock_run"), build)
-    run = next(iter(Run.objects.db_manager(alias).raw(sql, [run_id])), None)
-    if run is None:
+        _locks[alias] = (sql, compiler, compiler.get_converters([col for col, _, _ in compiler.select]), names)
+    sql, compiler, converters, names = _locks[alias]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [run_id])
+        row = cursor.fetchone()
+    if row is None:
         raise Run.DoesNotExist(f"Run {run_id} does not exist")
+    if converters:  # the ORM's own conversions (JSON text, SQLite's datetimes), as a queryset would apply them
+        row = next(compiler.apply_converters([row], converters))
+    run = Run.from_db(alias, names, row)
     name = _workflow_names.get(run.workflow_id)
     if name is None:
         name = _workflow_names[run.workflow_id] = WorkflowRow.objects.using(alias).get(pk=run.workflow_id).name

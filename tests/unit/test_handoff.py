@@ -88,3 +88,12 @@ def test_handoff__the_successor_takes_the_slot_even_when_new_runs_wait(engine_db
     # the two runs that waited began after every step of some earlier run: runs under way came first
     late = started[-1]
     assert any(r.steps.get(path="n3").finished_at <= late.steps.get(path="n1").started_at for r in started[:3])
+
+
+def test_watchdog__one_guard_thread_per_process_watches_every_step(engine_db):
+    import threading
+
+    for value in (1, 2):
+        assert finished(flows.chain5.start({"value": value})).status == "succeeded"
+    guards = [t for t in threading.enumerate() if t.name.startswith("workflows-watchdog")]
+    assert len(guards) == 1  # ten steps, one thread: none is started (or left behind) per step
