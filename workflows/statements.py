@@ -55,12 +55,20 @@ def lock_run(run_id: int) -> Run:
         raise Run.DoesNotExist(f"Run {run_id} does not exist")
     if converters:  # the ORM's own conversions (JSON text, SQLite's datetimes), as a queryset would apply them
         row = next(compiler.apply_converters([row], converters))
-    run = Run.from_db(alias, names, row)
-    name = _workflow_names.get(run.workflow_id)
+    return attach_workflow(Run.from_db(alias, names, row))
+
+
+def attach_workflow(run: Run, name: str | None = None) -> Run:
+    """Give ``run`` its workflow row with the name only (the row's other fields load on access)."""
+    alias = run._state.db or router.db_for_write(Run)
     if name is None:
-        name = _workflow_names[run.workflow_id] = WorkflowRow.objects.using(alias).get(pk=run.workflow_id).name
-    workflow = WorkflowRow.from_db(alias, ["id", "name"], [run.workflow_id, name])
-    Run._meta.get_field("workflow").set_cached_value(run, workflow)
+        name = _workflow_names.get(run.workflow_id)
+    if name is None:
+        name = WorkflowRow.objects.using(alias).get(pk=run.workflow_id).name
+    _workflow_names[run.workflow_id] = name
+    Run._meta.get_field("workflow").set_cached_value(
+        run, WorkflowRow.from_db(alias, ["id", "name"], [run.workflow_id, name])
+    )
     return run
 
 
@@ -92,7 +100,7 @@ def update_fields(obj: Run | StepRun, fields: Sequence[str], where: dict[str, An
     return _execute(alias, sql, params)
 
 
-def insert(obj: StepRun) -> None:
+def insert(obj: Run | StepRun) -> None:
     """``INSERT`` a new row for ``obj`` (every field from its attributes, as ``save`` would) and set its id."""
     model, alias = type(obj), router.db_for_write(type(obj))
     connection = connections[alias]

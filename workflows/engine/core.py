@@ -116,7 +116,8 @@ def save(run: Run, journal: Journal, derive: bool = True, present: set[str] | No
 
 def _derive_status(run: Run, journal: Journal, present: set[str] | None = None) -> None:
     if present is None:
-        present = set(StepRun.objects.filter(run=run, status__in=STEP_OPEN).values_list("status", flat=True).distinct())
+        open_steps = StepRun.objects.filter(run=run, status__in=STEP_OPEN).order_by()  # no ordering in the DISTINCT
+        present = set(open_steps.values_list("status", flat=True).distinct())
     if StepStatus.RUNNING in present:
         status = RunStatus.RUNNING
     elif present & {StepStatus.PENDING, StepStatus.QUEUED}:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from .. import faults
+from .. import faults, statements
 from ..events import Journal
-from ..models import STEP_HOLDS_SLOT, Pool, Run, StepRun, StepStatus
+from ..models import STEP_HOLDS_SLOT, Pool, StepRun, StepStatus
 
 _known: dict[str, int] = {}  # pools whose row this process has written, with their limit
 
@@ -35,18 +35,16 @@ def admit(pool: str, max_parallel: int) -> list[int]:
         )
         if not candidates:
             return []
-        run_ids = {c[1] for c in candidates}
-        runs = {r.pk: r for r in Run.objects.select_for_update().filter(pk__in=run_ids).order_by("pk")}
+        runs = {pk: statements.lock_run(pk) for pk in sorted({c[1] for c in candidates})}  # in id order
         journals = {pk: Journal(run) for pk, run in runs.items()}
         admitted = []
         for sr_id, run_id, path, attempt in candidates:
-            if StepRun.objects.filter(pk=sr_id, status=StepStatus.PENDING).update(
-                status=StepStatus.QUEUED, queued_at=now
-            ):
+            queued = StepRun(pk=sr_id, status=StepStatus.QUEUED, queued_at=now)
+            if statements.update_fields(queued, ["status", "queued_at"], where={"status": (StepStatus.PENDING,)}):
                 admitted.append(sr_id)
                 journals[run_id].add("step_queued", path, attempt=attempt)
         for pk, journal in journals.items():
             journal.flush()
-            Run.objects.filter(pk=pk).update(last_seq=runs[pk].last_seq)
+            statements.update_fields(runs[pk], ["last_seq"])
         faults.point("admit_before_commit")
     return admitted

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
-from .. import registry
+from .. import registry, statements
 from ..events import Journal
 from ..exceptions import InvalidInput
 from ..models import Run
@@ -61,7 +61,7 @@ def create_run(
         except InvalidInput:
             state = None  # a parent's state that does not fit this workflow's state type
         state = state if state is not None else graph.initial_state()
-    run = Run.objects.create(
+    run = Run(
         workflow_id=registry.row_for(flow),
         version=graph.version,
         input=input_json,
@@ -70,6 +70,8 @@ def create_run(
         parent_step=parent_step,
         state=state,
     )
+    statements.insert(run)
+    statements.attach_workflow(run, flow.name)  # its name for the journal's publication, without a query
     run._locked_status = None
     journal = Journal(run)
     journal.add("run_created", input=input_json, version=graph.version, parent_step=parent_step and parent_step.pk)
