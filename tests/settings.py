@@ -18,7 +18,9 @@ if not os.environ.get("REDIS_URL"):
     atexit.register(redis_server.stop, _redis_proc)  # atexit runs last-registered first: stop, then remove
 
 from project.settings import *  # noqa: E402,F403
-from project.settings import DATABASES, INSTALLED_APPS, VAR_DIR  # noqa: E402
+from project.settings import DATABASES, INSTALLED_APPS, STATIC_ROOT, VAR_DIR  # noqa: E402
+
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # whitenoise warns at every request without it (a fresh clone)
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
