@@ -15,12 +15,16 @@ SCRIPT = BASE_DIR / "bench" / "push_latency.py"
 ROW = "commit → client has the frame"
 
 
-def run(events: int, rate: float, warmup: int, reps: int, env: dict[str, str], timeout: float = 300) -> dict:
+def run(
+    events: int, rate: float, warmup: int, reps: int, env: dict[str, str], held: bool = False, timeout: float = 300
+) -> dict:
+    """With ``held``, the events are committed the way a worker's job commits transitions (``--held``)."""
     if not SCRIPT.exists():
         return {"error": f"{SCRIPT.relative_to(BASE_DIR)} is missing"}
     p50, p99, notes = [], [], []
     for rep in range(reps):
         cmd = [sys.executable, str(SCRIPT), "--events", str(events), "--rate", str(rate), "--warmup", str(warmup)]
+        cmd += ["--held"] if held else []
         try:
             proc = subprocess.run(cmd, cwd=BASE_DIR, env={**os.environ, **env}, capture_output=True, text=True,
                                   timeout=timeout)  # fmt: skip
@@ -34,5 +38,6 @@ def run(events: int, rate: float, warmup: int, reps: int, env: dict[str, str], t
         p50.append(cells[0])  # columns: p50 p90 p99 max mean
         p99.append(cells[2])
         notes = [line for line in proc.stdout.splitlines() if "events measured" in line]
-        print(f"    push rep {rep + 1}: p50 {p50[-1]:.1f} ms, p99 {p99[-1]:.1f} ms", file=sys.stderr, flush=True)
+        kind = " (held)" if held else ""
+        print(f"    push{kind} rep {rep + 1}: p50 {p50[-1]:.1f} ms, p99 {p99[-1]:.1f} ms", file=sys.stderr, flush=True)
     return {"p50": p50, "p99": p99, "events": events, "rate": rate, "note": notes[0].strip() if notes else ""}

@@ -1,11 +1,13 @@
 """Commit-to-client latency of live updates, against a real daphne, Redis and websocket client.
 
-    .venv/bin/python bench/push_latency.py [--events 1000] [--rate 200] [--warmup 50]
+    .venv/bin/python bench/push_latency.py [--events 1000] [--rate 200] [--warmup 50] [--held]
 
 Starts an embedded Redis (unless REDIS_URL is set), a fresh SQLite database and daphne in a temporary directory,
 subscribes a websocket client (the ``websockets`` library, in a process of its own, like a browser) to one run,
-then appends ``--events`` journal events to that run through the engine's own path (``events.append``: lock the
-run, write the event with its seq, commit, publish after commit), at ``--rate`` events per second.
+then appends ``--events`` journal events to that run through the engine's own path (``events.record``: lock the
+run, write the event with its seq, commit, publish after commit), at ``--rate`` events per second. With
+``--held``, they are committed the way a worker's job commits its transitions: publications held up to
+``LIVE["HOLD_SECONDS"]`` and sent together.
 
 For each event, latency = (the client has the frame) - (the transaction committed): the commit time is taken
 by an ``on_commit`` hook registered before the journal's own, so it runs right after COMMIT and before
@@ -60,6 +62,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000, help="events measured (after the warm-up)")
     parser.add_argument("--rate", type=float, default=200, help="events per second (0: as fast as possible)")
     parser.add_argument("--warmup", type=int, default=50, help="events sent first and not measured")
+    parser.add_argument(
+        "--held", action="store_true", help="commit like a worker's job: publications held up to LIVE HOLD_SECONDS"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="push-latency-"))
@@ -85,6 +90,7 @@ def main() -> None:
 
     from tests.integration.live_fixtures import Stack, free_port, session_cookie
     from workflows import StepContext, Workflow, events, step
+    from workflows.publish import live_setting
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench", password="bench-password-1")
@@ -114,13 +120,15 @@ def main() -> None:
         publish_hold: dict[int, float] = {}
         interval = 1 / args.rate if args.rate else 0
         started = time.monotonic()
-        for i in range(total):
-            if interval:
-                time.sleep(max(0.0, started + i * interval - time.monotonic()))
-            with transaction.atomic():
-                transaction.on_commit(lambda i=i: committed.__setitem__(i, time.monotonic()))
-                events.append(run.pk, "bench", "", i=i)
-            publish_hold[i] = time.monotonic() - committed[i]
+        held_for = live_setting("HOLD_SECONDS") if args.held else 0
+        with events.holding(held_for):  # a worker's job holds its transitions' publications this way
+            for i in range(total):
+                if interval:
+                    time.sleep(max(0.0, started + i * interval - time.monotonic()))
+                with transaction.atomic():
+                    transaction.on_commit(lambda i=i: committed.__setitem__(i, time.monotonic()))
+                    events.record(run.pk, "bench", "", i=i)
+                publish_hold[i] = time.monotonic() - committed[i]
         elapsed = time.monotonic() - started
         out, _ = client.communicate(timeout=120)
         received = {int(i): float(t) for i, t in (line.split() for line in out.splitlines() if line.strip())}
@@ -142,7 +150,8 @@ def main() -> None:
 
     print(
         f"\n{len(latency)} events measured ({args.warmup} warm-up), {args.rate or 'max'} events/s offered, "
-        f"{total / elapsed:.0f}/s achieved; {len(missing)} missing. Real daphne, Redis on a unix socket, SQLite; "
+        f"{total / elapsed:.0f}/s achieved; {len(missing)} missing; publications held up to {held_for * 1000:g} ms. "
+        "Real daphne, Redis on a unix socket, SQLite; "
         f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f}.\n"
     )

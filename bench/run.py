@@ -260,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
             flush_redis(redis_url)
             p = size["push"]
             results["push"] = push.run(p["events"], p["rate"], p["warmup"], reps, {"REDIS_URL": redis_url})
+            flush_redis(redis_url)
+            results["push_held"] = push.run(
+                p["events"], p["rate"], p["warmup"], reps, {"REDIS_URL": redis_url}, held=True
+            )
     finally:
         try:
             if cluster is not None:

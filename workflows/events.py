@@ -61,16 +61,21 @@ class Journal:
 
 
 def append(run_id: int, kind: str, step: str = "", /, **data: Any) -> None:
-    """Append one event outside a transition (a step's log line or progress)."""
+    """Append one event outside a transition (a step's log line or progress), published at once."""
+    record(run_id, kind, step, **data)
+    hold = current_hold()
+    if hold is not None:  # a step body's own line is news now: it goes out with what was held before it
+        hold.flush()
+
+
+def record(run_id: int, kind: str, step: str = "", /, **data: Any) -> None:
+    """Append one event in a transaction of its own, published like a transition's (held within a job)."""
     with transaction.atomic():
         run = Run.objects.select_for_update().only("id", "last_seq").get(pk=run_id)
         journal = Journal(run)
         journal.add(kind, step, **data)
         journal.flush()
         Run.objects.filter(pk=run_id).update(last_seq=run.last_seq)
-    hold = current_hold()
-    if hold is not None:  # a step body's own line is news now: it goes out with what was held before it
-        hold.flush()
 
 
 _publishers: list = []

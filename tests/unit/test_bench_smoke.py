@@ -34,3 +34,5 @@ def test_bench__tiny_run_prints_and_saves_the_table(tmp_path):
     assert set(storage["bytes"]) == {"2", "4", "8"} and storage["bytes"]["8"] > storage["bytes"]["2"]
     assert "median_ms" in sqlite["pages"]["pages"]["runs list (/runs/)"]
     assert "p50" in results["push"] or "error" in results["push"]
+    assert "p50" in results["push_held"] or "error" in results["push_held"]
+    assert "committed like a worker's job" in table
