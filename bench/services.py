@@ -4,20 +4,18 @@ Each child runs in a session (process group) of its own and logs to a file. ``Pr
 group and the group of every descendant (RQ's forking worker puts each work horse in a group of its own).
 
 The peers' scripts (``bench/peers``) import this module in a virtualenv of their own, with Celery and DBOS but
-neither Django nor the project's packages, so the helpers here do not come from ``workflows.processes``.
+neither Django nor pydantic: importing ``workflows.processes`` there would run the ``workflows`` package's
+``__init__``, so the process helpers are loaded from that file by its path instead (it imports no Django).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
+import importlib.util
 import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,39 +25,15 @@ SIMPLE = "rq.worker.SimpleWorker"
 WORKER_CLASSES = {"Worker": FORKING, "SimpleWorker": SIMPLE}
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 30, poll: float = 0.02, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(poll)
+def _load_processes():
+    spec = importlib.util.spec_from_file_location("workflows_processes", BASE_DIR / "workflows" / "processes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def descendants(pid: int) -> list[int]:
-    parents: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found += children
-        todo += children
-    return found
+_processes = _load_processes()
+wait_for = _processes.wait_until
 
 
 @dataclass
@@ -80,19 +54,8 @@ class Proc:
         return True
 
     def kill(self) -> None:
-        if self.popen.returncode is not None:
-            return
-        groups = {self.popen.pid}
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGSTOP)  # no new work horse while the family is collected
-        for pid in descendants(self.popen.pid):
-            with contextlib.suppress(ProcessLookupError):
-                groups.add(os.getpgid(pid))
-        for pgid in groups:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(10)
+            _processes.kill_family(self.popen, wait=10)
 
 
 @dataclass

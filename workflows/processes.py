@@ -1,5 +1,5 @@
-"""Process helpers shared by ``manage.py up``, the benchmark harness and the test suite (no Django here: the
-benchmark's parent process uses them before any settings exist)."""
+"""Process helpers shared by ``manage.py up``, the benchmark harness and the test suite. No Django or pydantic
+here: the benchmark loads this file by its path in its peers' virtualenv, which has neither (``bench.services``)."""
 
 from __future__ import annotations
 
