@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import traceback as tb_module
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import registry, statements
+from .. import conf, registry, statements
 from ..events import Journal
 from ..exceptions import UnknownWorkflow, WorkflowVersionError
 from ..models import RUN_ACTIVE, STEP_HOLDS_SLOT, STEP_OPEN, Run, RunStatus, StepRun, StepStatus
@@ -72,6 +73,13 @@ def set_step(sr: StepRun, expect: tuple[str, ...], **fields: Any) -> bool:
     for k, v in fields.items():
         setattr(sr, k, v)
     return bool(statements.update_fields(sr, list(fields), where={"status": tuple(expect), "attempt": attempt}))
+
+
+def running_fields(worker: str, now: datetime) -> dict[str, Any]:
+    """What makes a step ``running`` for ``worker`` (claimed from the queue, or handed a slot): its start, its
+    lease and the worker's name."""
+    lease = now + timedelta(seconds=conf.get("LEASE_SECONDS"))
+    return {"status": StepStatus.RUNNING, "started_at": now, "lease_expires_at": lease, "worker": worker[:200]}
 
 
 def pump_after_commit(pools: set[str]) -> None:

@@ -14,15 +14,14 @@ worker's lease) and runs without a trip through Redis; otherwise it is ``queued`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from .. import conf
 from ..events import Journal
 from ..models import StepRun, StepStatus
+from .core import running_fields
 
 
 @dataclass
@@ -46,9 +45,7 @@ def fields_for(journal: Journal, pool: str) -> dict[str, Any] | None:
         return None
     now = timezone.now()
     if slot.worker:
-        lease = now + timedelta(seconds=conf.get("LEASE_SECONDS"))
-        return {"status": StepStatus.RUNNING, "due_at": now, "queued_at": now, "started_at": now,
-                "lease_expires_at": lease, "worker": slot.worker[:200]}  # fmt: skip
+        return {"due_at": now, "queued_at": now, **running_fields(slot.worker, now)}
     return {"status": StepStatus.QUEUED, "due_at": now, "queued_at": now}
 
 

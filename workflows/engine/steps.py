@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import conf, faults
+from .. import faults
 from ..events import Journal
 from ..exceptions import WorkerLost
 from ..models import RUN_ACTIVE, Run, StepRun, StepStatus
@@ -21,6 +21,7 @@ from .core import (
     lock,
     log,
     pump_after_commit,
+    running_fields,
     save,
     set_step,
     step_started,
@@ -36,10 +37,7 @@ def claim(step_run_id: int, worker: str) -> StepRun | None:
         return None
     with transaction.atomic():
         run = lock(sr.run_id)
-        now = timezone.now()
-        lease = now + timedelta(seconds=conf.get("LEASE_SECONDS"))
-        fields = {"status": StepStatus.RUNNING, "started_at": now, "lease_expires_at": lease, "worker": worker[:200]}
-        if not set_step(sr, (StepStatus.QUEUED,), **fields):
+        if not set_step(sr, (StepStatus.QUEUED,), **running_fields(worker, timezone.now())):
             return None
         journal = Journal(run)
         journal.add("step_running", sr.path, attempt=sr.attempt, worker=sr.worker)
