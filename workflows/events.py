@@ -87,13 +87,11 @@ def add_publisher(fn) -> None:
 
 
 def publish(events: list[RunEvent]) -> None:
-    hold = getattr(_local, "hold", None)
-    if hold is not None and not hold.add(events):
-        return
-    if hold is not None:
+    hold = current_hold()
+    if hold is None:
+        deliver(events)
+    elif hold.add(events):  # the oldest held events have waited their window
         hold.flush()
-        return
-    deliver(events)
 
 
 def deliver(events: list[RunEvent]) -> None:
@@ -160,8 +158,8 @@ _local = threading.local()
 @contextlib.contextmanager
 def holding(window: float) -> Iterator[Hold | None]:
     """Within, this thread's publications are held up to ``window`` seconds (0: not at all); flushed on exit."""
-    if window <= 0 or getattr(_local, "hold", None) is not None:
-        yield getattr(_local, "hold", None)
+    if window <= 0 or current_hold() is not None:
+        yield current_hold()
         return
     hold = _local.hold = Hold(window)
     try:

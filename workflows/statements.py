@@ -118,7 +118,7 @@ def insert(obj: Run | StepRun) -> None:
     params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        pk = cursor.fetchone()[0] if returning else connection.ops.last_insert_id(cursor, meta.db_table, "id")
+        pk = cursor.fetchone()[0] if returning else connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
     obj.pk = pk
     obj._state.adding, obj._state.db = False, alias
 
