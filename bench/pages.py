@@ -115,8 +115,8 @@ def seed(runs: int, big_items: int) -> tuple[int, int]:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from workflows import registry
     from workflows.models import Run, RunEvent, StepRun
+    from workflows.store.workflow_rows import row_for
 
     from .flows import fanout, noop5
 
@@ -142,7 +142,7 @@ def seed(runs: int, big_items: int) -> tuple[int, int]:
                 "INSERT INTO bench_seq (n, ts) VALUES (%s, %s)",
                 [(n, ts(now - timedelta(minutes=runs - n))) for n in range(lo, lo + batch)],
             )
-        wf, version = registry.row_for(noop5), noop5.version
+        wf, version = row_for(noop5), noop5.version
         floor = Run.objects.order_by("-pk").values_list("pk", flat=True).first() or 0  # rows of ours are above
         status = "CASE WHEN s.n % 20 = 0 THEN 'failed' WHEN s.n % 20 = 1 THEN 'running' ELSE 'succeeded' END"
         _insert_select(cursor, Run, {
@@ -165,7 +165,7 @@ def seed(runs: int, big_items: int) -> tuple[int, int]:
             "data": j({"attempt": 1, "output": {"value": 1}}), "at": "r.created_at",
         }, f"FROM {Run._meta.db_table} r CROSS JOIN bench_seq k WHERE k.n < 22 AND r.id > {floor}")  # fmt: skip
 
-        big_wf = registry.row_for(fanout)
+        big_wf = row_for(fanout)
         big = Run.objects.create(workflow_id=big_wf, version=fanout.version, status="succeeded",
                                  input={"n": big_items}, cursor=1, last_seq=4 * big_items + 4,
                                  started_at=now, finished_at=now)  # fmt: skip

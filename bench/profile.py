@@ -26,7 +26,8 @@ def _kind(sql: str) -> str:
 def _worker():
     from rq import SimpleWorker
 
-    from workflows import conf, dispatch
+    from workflows import conf
+    from workflows.runtime import dispatch
 
     queues = [dispatch.get_queue(q) for q in conf.queue_names()]
     return SimpleWorker(queues, connection=queues[0].connection, serializer=dispatch.JSONSerializer,

@@ -4,7 +4,7 @@
 
 Starts an embedded Redis (unless REDIS_URL is set), a fresh SQLite database and daphne in a temporary directory,
 subscribes a websocket client (the ``websockets`` library, in a process of its own, like a browser) to one run,
-then appends ``--events`` journal events to that run through the engine's own path (``events.record``: lock the
+then appends ``--events`` journal events to that run through the engine's own path (``engine.appends.record``: lock the
 run, write the event with its seq, commit, publish after commit), at ``--rate`` events per second. With
 ``--held``, they are committed the way a worker's job commits its transitions: publications held up to
 ``LIVE["HOLD_SECONDS"]`` and sent together.
@@ -70,7 +70,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="push-latency-"))
     redis_proc = None
     if not os.environ.get("REDIS_URL"):
-        from workflows import redis_server
+        from workflows.devserver import redis_server
 
         redis_proc, os.environ["REDIS_URL"] = redis_server.start(work / "redis", appendonly=False)
     os.environ.update(
@@ -89,8 +89,9 @@ def main() -> None:
     from pydantic import BaseModel
 
     from tests.integration.live_fixtures import Stack, free_port, session_cookie
-    from workflows import StepContext, Workflow, events, step
-    from workflows.publish import live_setting
+    from workflows import StepContext, Workflow, step
+    from workflows.conf import live as live_setting
+    from workflows.engine import appends, publication
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench", password="bench-password-1")
@@ -121,13 +122,13 @@ def main() -> None:
         interval = 1 / args.rate if args.rate else 0
         started = time.monotonic()
         held_for = live_setting("HOLD_SECONDS") if args.held else 0
-        with events.holding(held_for):  # a worker's job holds its transitions' publications this way
+        with publication.holding(held_for):  # a worker's job holds its transitions' publications this way
             for i in range(total):
                 if interval:
                     time.sleep(max(0.0, started + i * interval - time.monotonic()))
                 with transaction.atomic():
                     transaction.on_commit(lambda i=i: committed.__setitem__(i, time.monotonic()))
-                    events.record(run.pk, "bench", "", i=i)
+                    appends.record(run.pk, "bench", "", i=i)
                 publish_hold[i] = time.monotonic() - committed[i]
         elapsed = time.monotonic() - started
         out, _ = client.communicate(timeout=120)
@@ -135,7 +136,7 @@ def main() -> None:
     finally:
         stack.stop_all(show_logs=False)
         if redis_proc is not None:
-            from workflows import redis_server
+            from workflows.devserver import redis_server
 
             redis_server.stop(redis_proc)
 

@@ -26,7 +26,7 @@ WORKER_CLASSES = {"Worker": FORKING, "SimpleWorker": SIMPLE}
 
 
 def _load_processes():
-    spec = importlib.util.spec_from_file_location("workflows_processes", BASE_DIR / "workflows" / "processes.py")
+    spec = importlib.util.spec_from_file_location("workflows_processes", BASE_DIR / "workflows" / "devserver" / "processes.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -134,13 +134,13 @@ class Procs:
 
 def start_redis(directory: Path):
     """An embedded redis-server on a unix socket (no persistence): (process, REDIS_URL)."""
-    from workflows import redis_server
+    from workflows.devserver import redis_server
 
     return redis_server.start(directory, appendonly=False)
 
 
 def stop_redis(proc) -> None:
-    from workflows import redis_server
+    from workflows.devserver import redis_server
 
     redis_server.stop(proc)
 

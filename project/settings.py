@@ -101,7 +101,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         **DATABASES["default"].get("OPTIONS", {}),
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["ENGINE"] = "workflows.sqlite"  # writers queue on a file lock (see its docstring)
+    DATABASES["default"]["ENGINE"] = "workflows.sqlite"  # opt-in: writers queue on a file lock (its docstring)
     # Several worker processes write at once: WAL lets readers proceed, IMMEDIATE takes the write lock at
     # BEGIN so a transaction never fails half-way on a lock upgrade, and the timeout makes writers queue.
     DATABASES["default"]["OPTIONS"] = {
@@ -113,20 +113,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", f"unix://{VAR_DIR / 'redis' / 'redis.sock'}")
 
+# RQ_QUEUES and CHANNEL_LAYERS are derived from REDIS_URL by the app (README: "Add it to your project").
 WORKFLOWS = {
+    "REDIS_URL": REDIS_URL,
     "POOLS": {"default": {"queue": "default", "max_parallel": 10}},
     "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.Worker"),
-}
-RQ_QUEUES = {"default": {"URL": REDIS_URL}}
-RQ = {"COMMIT_MODE": "auto"}  # the engine enqueues in its own on_commit hooks
-
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # redis-py 8 times a read out after 5 s by default: exactly channels-redis's 5 s blocking receive, which
-        # then kills every idle websocket consumer. Reads may take longer than that; connecting fails fast.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 3}]},
-    }
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -143,7 +134,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the demo site's own (empty); the dashboard's ship in the app
 STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_USE_FINDERS = True  # serve app and project static files without a collectstatic step
 

@@ -50,7 +50,7 @@ class Chaos:
 
     def start_services(self) -> None:
         from tests import pgcluster
-        from workflows import redis_server
+        from workflows.devserver import redis_server
 
         self.cluster = c = pgcluster.start("chaos")
         # the throwaway cluster runs with synchronous_commit=off, which loses acknowledged commits in a crash:
@@ -73,7 +73,7 @@ class Chaos:
         self.say(f"PostgreSQL at {self.cluster.url}, Redis at {url}, logs in {self.workdir}")
 
     def restart_redis(self) -> None:
-        from workflows import redis_server
+        from workflows.devserver import redis_server
 
         directory = self.workdir / "redis"
         os.killpg(self.redis.pid, signal.SIGKILL)
@@ -122,7 +122,7 @@ class Chaos:
 
     def up(self, worker) -> bool:
         """Registered in Redis (or started long enough ago: a Redis restart may have dropped its registration)."""
-        from workflows import dispatch
+        from workflows.runtime import dispatch
 
         if time.monotonic() - worker.started >= 15:
             return True
@@ -152,7 +152,7 @@ class Chaos:
 
     def stop_services(self) -> None:
         from tests import pgcluster
-        from workflows import redis_server
+        from workflows.devserver import redis_server
 
         if self.redis is not None:
             redis_server.stop(self.redis)
@@ -173,11 +173,11 @@ class Chaos:
 
     def launch(self, i: int) -> int:
         from tests.testapp import chaos_flows
-        from workflows import db
+        from workflows.runtime import retrying
 
         data = {"value": i, "pause": self.rng.choice([0.0, 0.02, 0.05, 0.1])}
         key = f"chaos-{self.tag}-{i}"  # a launch retried after an error returns the run it made, if any
-        return db.retrying(chaos_flows.chaos.start, data, idempotency_key=key).pk
+        return retrying.retrying(chaos_flows.chaos.start, data, idempotency_key=key).pk
 
     def open_runs(self, ids: list[int]) -> int | None:
         from django.db import DatabaseError, close_old_connections

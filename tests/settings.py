@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 if not os.environ.get("REDIS_URL"):
-    from workflows import redis_server
+    from workflows.devserver import redis_server
 
     _redis_dir = Path(tempfile.mkdtemp(prefix="workflows-test-redis-"))
     _redis_proc, os.environ["REDIS_URL"] = redis_server.start(_redis_dir, appendonly=False)

@@ -1,8 +1,9 @@
 """Durable, live workflows for Django. The public API."""
 
-from .backoff import Backoff
-from .context import Context, StepContext
-from .dsl import Step, Workflow, step
+from .definition.backoff import Backoff
+from .definition.context import Context, StepContext
+from .definition.dsl import Workflow
+from .definition.step import Step, step
 from .exceptions import (
     InvalidInput,
     InvalidTransition,

@@ -16,9 +16,19 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import engine
-from .drawing import STATUS_ICONS
 from .exceptions import WorkflowsError
-from .models import STEP_HOLDS_SLOT, InboundEvent, Pool, Run, RunEvent, RunStatus, StepRun, Workflow, WorkflowVersion
+from .store.models import (
+    STEP_HOLDS_SLOT,
+    InboundEvent,
+    Pool,
+    Run,
+    RunEvent,
+    RunStatus,
+    StepRun,
+    Workflow,
+    WorkflowVersion,
+)
+from .web.drawing import STATUS_ICONS
 
 admin.site.site_header = "Workflows administration"
 admin.site.site_title = "Workflows admin"

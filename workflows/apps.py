@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 class WorkflowsConfig(AppConfig):
@@ -7,9 +9,25 @@ class WorkflowsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, registry  # noqa: F401  (registers the system checks)
+        """Wire the layers' ports, derive what the project did not configure, then import every app's flows."""
+        from django.utils.module_loading import autodiscover_modules
 
-        registry.autodiscover()
-        from . import events, publish
+        from . import checks, conf, engine  # noqa: F401  (checks: registers the system checks)
+        from .definition import ports
+        from .engine import dispatch, publication
+        from .live import sender
+        from .runtime import dispatch as rq_dispatch
+        from .store import journal
 
-        events.add_publisher(publish.publish)
+        ports.connect(engine)  # Workflow.start(), ctx.log(), run.cancel()... reach the engine
+        journal.connect_publisher(publication.publish)  # committed events, held within a job...
+        publication.add_sink(sender.publish)  # ...go to the channel layer
+        dispatch.connect(rq_dispatch.enqueue)  # queued steps become RQ jobs
+        try:
+            if not hasattr(settings, "RQ_QUEUES"):
+                settings.RQ_QUEUES = conf.rq_queues()
+            if not hasattr(settings, "CHANNEL_LAYERS"):
+                settings.CHANNEL_LAYERS = conf.channel_layers()
+        except ImproperlyConfigured:
+            pass  # an invalid WORKFLOWS setting: the system checks say what is wrong, with the fix
+        autodiscover_modules("flows")

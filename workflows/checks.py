@@ -1,28 +1,136 @@
-"""System checks for the WORKFLOWS setting."""
+"""System checks: every setting the app reads and every piece a project must add, each with its fix."""
 
-from django.core.checks import Error, register
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from . import conf
 
+REQUIRED_APPS = {
+    "django_rq": "the RQ queues the steps run on (and its dashboard at admin/rq/)",
+    "django.contrib.auth": "runs belong to users; every page requires login",
+    "django.contrib.contenttypes": "needed by django.contrib.auth",
+    "django.contrib.sessions": "the dashboard's login",
+    "django.contrib.messages": "the dashboard's notices",
+}
+ADD_TO_SETTINGS = "Add it to INSTALLED_APPS (README: 'Add it to your project')."
+
 
 @register()
-def check_pools(app_configs, **kwargs):
-    errors = []
-    pools = conf.pools()
-    if conf.get("DEFAULT_POOL") not in pools:
-        errors.append(
-            Error(f"WORKFLOWS['DEFAULT_POOL'] {conf.get('DEFAULT_POOL')!r} is not in POOLS", id="workflows.E001")
-        )
-    from django.conf import settings
+def check_installation(app_configs: Any, **kwargs: Any) -> list:
+    return [
+        Error(f"{name!r} is not in INSTALLED_APPS: {why}", hint=ADD_TO_SETTINGS, id="workflows.E010")
+        for name, why in REQUIRED_APPS.items()
+        if not apps.is_installed(name)
+    ]
 
-    for name, cfg in pools.items():
-        limit = cfg.get("max_parallel")
-        if not isinstance(limit, int) or limit < 1:
-            errors.append(Error(f"Pool {name!r}: max_parallel must be a positive integer", id="workflows.E002"))
-        if cfg.get("queue", name) not in getattr(settings, "RQ_QUEUES", {}):
+
+@register()
+def check_settings(app_configs: Any, **kwargs: Any) -> list:
+    try:
+        cfg = conf.settings()
+    except ImproperlyConfigured as exc:
+        return [
+            Error(str(exc), hint="Fix these keys; README 'Settings' lists each with its type.", id="workflows.E001")
+        ]
+    errors = []
+    if cfg.DEFAULT_POOL not in cfg.POOLS:
+        errors.append(
+            Error(
+                f"WORKFLOWS['DEFAULT_POOL'] {cfg.DEFAULT_POOL!r} is not in WORKFLOWS['POOLS'] ({', '.join(cfg.POOLS)})",
+                hint=f"Add a pool named {cfg.DEFAULT_POOL!r} to WORKFLOWS['POOLS'] or name an existing one.",
+                id="workflows.E002",
+            )
+        )
+    rq_queues = getattr(settings, "RQ_QUEUES", {})
+    for name in cfg.POOLS:
+        queue = conf.queue_of(name)
+        if queue not in rq_queues:
             errors.append(
                 Error(
-                    f"Pool {name!r} uses queue {cfg.get('queue', name)!r}, missing from RQ_QUEUES", id="workflows.E003"
+                    f"Pool {name!r} uses the RQ queue {queue!r}, which is missing from RQ_QUEUES",
+                    hint=f"Add {queue!r} to RQ_QUEUES, or remove RQ_QUEUES to have it derived from the Redis URL.",
+                    id="workflows.E003",
                 )
             )
+    errors += _check_redis_url()
+    try:
+        import_string(cfg.WORKER_CLASS)
+    except ImportError as exc:
+        errors.append(
+            Error(
+                f"WORKFLOWS['WORKER_CLASS'] {cfg.WORKER_CLASS!r} cannot be imported: {exc}",
+                hint="Use 'rq.worker.Worker' (forking) or 'rq.worker.SimpleWorker' (in-process), or your subclass.",
+                id="workflows.E005",
+            )
+        )
     return errors
+
+
+def _check_redis_url() -> list:
+    from redis.connection import ConnectionPool
+
+    url = conf.redis_url()
+    try:
+        ConnectionPool.from_url(url)  # parses only; connecting is the workers' business
+    except (ValueError, TypeError) as exc:
+        return [
+            Error(
+                f"The Redis URL {url!r} cannot be parsed: {exc}",
+                hint="Set REDIS_URL (or WORKFLOWS['REDIS_URL']) to redis://host:port/db, rediss://… or unix:///path.",
+                id="workflows.E004",
+            )
+        ]
+    return []
+
+
+@register()
+def check_channel_layer(app_configs: Any, **kwargs: Any) -> list:
+    layers = getattr(settings, "CHANNEL_LAYERS", {}) or {}
+    default = layers.get("default")
+    if default is None:
+        return [
+            Error(
+                "CHANNEL_LAYERS has no 'default' layer: the dashboard's live updates cannot be delivered",
+                hint="Remove CHANNEL_LAYERS to have it derived from the Redis URL, or add a channels-redis 'default'.",
+                id="workflows.E006",
+            )
+        ]
+    if default.get("BACKEND", "").endswith("InMemoryChannelLayer"):
+        return [
+            Warning(
+                "The default channel layer is in memory: updates made by worker processes never reach the dashboard",
+                hint="Use channels_redis.core.RedisChannelLayer (remove CHANNEL_LAYERS to have it derived).",
+                id="workflows.W002",
+            )
+        ]
+    return []
+
+
+@register()
+def check_sqlite(app_configs: Any, databases: Any = None, **kwargs: Any) -> list:
+    try:
+        if conf.get("SQLITE_CHECK") == "off":
+            return []
+    except ImproperlyConfigured:
+        return []
+    db = settings.DATABASES.get("default", {})
+    if db.get("ENGINE") != "django.db.backends.sqlite3" or str(db.get("NAME", "")) in ("", ":memory:"):
+        return []
+    return [
+        Warning(
+            "Plain SQLite with several worker processes: writers contend for its one lock and transitions fail "
+            "with 'database is locked' under load",
+            hint=(
+                "Use ENGINE 'workflows.sqlite' with OPTIONS {'transaction_mode': 'IMMEDIATE', 'timeout': 30} "
+                "(README: 'SQLite'), or PostgreSQL. WORKFLOWS['SQLITE_CHECK'] = 'off' silences this."
+            ),
+            id="workflows.W001",
+        )
+    ]

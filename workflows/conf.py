@@ -1,48 +1,137 @@
-"""The WORKFLOWS setting, read lazily with defaults."""
+"""The ``WORKFLOWS`` setting: one typed object with defaults, validated by pydantic, read lazily.
+
+``settings()`` parses ``django.conf.settings.WORKFLOWS`` once (again after ``override_settings`` changes it);
+an invalid value raises ``ImproperlyConfigured`` naming the key, and ``checks.py`` reports the same as a system
+check with its fix. ``get("LEASE_SECONDS")`` reads one value.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from functools import cache
+from typing import Any, Literal
 
-from django.conf import settings
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError
 
-DEFAULTS: dict[str, Any] = {
-    "POOLS": {"default": {"queue": "default", "max_parallel": 10}},
-    "DEFAULT_POOL": "default",
-    "WORKER_CLASS": "rq.worker.Worker",  # forking, isolates steps; rq.worker.SimpleWorker is faster
-    "LEASE_SECONDS": 30.0,  # a running step's lease; renewed by its worker's heartbeat
-    "HEARTBEAT_SECONDS": 1.0,  # how often a running step checks for cancel and renews its lease
-    "TICK_SECONDS": 0.25,  # recovery loop period: due timers, expired leases, lost jobs
-    "REQUEUE_AFTER_SECONDS": 30.0,  # a queued step with no RQ job for this long is enqueued again
-    "RECONNECT_SECONDS": 60.0,  # a worker retries reporting a step's outcome this long while the database is down
-    "EAGER_SECONDS": 1.0,  # a job runs the successors its step hands its slot to while younger than this; 0: never
-    "DEFAULT_RETRIES": 0,
-    "DEFAULT_BACKOFF": 1.0,
-    "DEFAULT_TIMEOUT": None,
-}
+from .exceptions import WorkflowDefinitionError
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PoolSettings(_Section):
+    """A pool: at most ``max_parallel`` of its steps queued or running at once, on the RQ queue ``queue``."""
+
+    queue: str | None = None  # default: the pool's name
+    max_parallel: PositiveInt = 10
+
+
+class LiveSettings(_Section):
+    """Live updates: publication to the channel layer and the websocket protocol."""
+
+    PUBLISH_TIMEOUT: PositiveFloat = 1.0  # seconds a transition's process waits for the channel layer, at most
+    HOLD_SECONDS: NonNegativeFloat = 0.02  # a worker's back-to-back transitions are published together
+    PUBLISH_RETRY_AFTER: NonNegativeFloat = 5.0  # after a failure, drop publications this long
+    MAX_EVENT_BYTES: PositiveInt = 64 * 1024  # bigger event data is not copied into Redis: read from the DB
+    MAX_SUBSCRIPTIONS: PositiveInt = 50  # per websocket connection
+    BUFFER_FRAMES: PositiveInt = 1000  # data frames queued for one connection before its topics must resync
+    WINDOW_BYTES: PositiveInt = 1 << 20  # bytes sent and not yet acknowledged by the client (flow control)
+    SNAPSHOT_RUNS: PositiveInt = 50  # runs in the snapshot that opens a "runs" or "workflow:<name>" subscription
+    REPLAY_BATCH: PositiveInt = 200  # events read from the journal per query when replaying or filling a gap
+    SWEEP_SECONDS: PositiveFloat = 5.0  # how often a connection re-joins its groups and checks for missed events
+
+
+class WorkflowsSettings(_Section):
+    """Every key of ``settings.WORKFLOWS``; all optional."""
+
+    REDIS_URL: str | None = None  # default: the REDIS_URL environment variable, else redis://localhost:6379/0
+    POOLS: dict[str, PoolSettings] = Field(default_factory=lambda: {"default": PoolSettings()})
+    DEFAULT_POOL: str = "default"
+    WORKER_CLASS: str = "rq.worker.Worker"  # forking, isolates steps; rq.worker.SimpleWorker is faster
+    LEASE_SECONDS: PositiveFloat = 30.0  # a running step's lease; renewed by its worker's heartbeat
+    HEARTBEAT_SECONDS: PositiveFloat = 1.0  # how often a running step checks for cancel and renews its lease
+    TICK_SECONDS: PositiveFloat = 0.25  # recovery loop period: due timers, expired leases, lost jobs
+    REQUEUE_AFTER_SECONDS: NonNegativeFloat = 30.0  # a queued step with no RQ job for this long is enqueued again
+    RECONNECT_SECONDS: NonNegativeFloat = 60.0  # a worker retries reporting an outcome this long, database down
+    EAGER_SECONDS: NonNegativeFloat = 1.0  # a job runs the successors handed its slot while younger; 0: never
+    DEFAULT_RETRIES: int = Field(default=0, ge=0)
+    DEFAULT_BACKOFF: NonNegativeFloat = 1.0
+    DEFAULT_TIMEOUT: PositiveFloat | None = None
+    SQLITE_CHECK: Literal["warn", "off"] = "warn"  # the system check on plain SQLite with worker processes
+    LIVE: LiveSettings = Field(default_factory=LiveSettings)
+
+
+@cache
+def settings() -> WorkflowsSettings:
+    """The parsed ``WORKFLOWS`` setting. ImproperlyConfigured (with every problem) when it is invalid."""
+    raw = getattr(django_settings, "WORKFLOWS", None) or {}
+    try:
+        return WorkflowsSettings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"WORKFLOWS[{']['.join(repr(p) for p in e['loc'])}]: {e['msg']}" for e in exc.errors())
+        raise ImproperlyConfigured(f"Invalid WORKFLOWS setting: {problems}") from None
+
+
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    if setting == "WORKFLOWS":
+        settings.cache_clear()
+
+
+setting_changed.connect(_forget)
 
 
 def get(name: str) -> Any:
-    return getattr(settings, "WORKFLOWS", {}).get(name, DEFAULTS[name])
+    return getattr(settings(), name)
 
 
-def pools() -> dict[str, dict[str, Any]]:
-    return get("POOLS")
+def live(name: str) -> Any:
+    """``WORKFLOWS["LIVE"][name]``, or its default."""
+    return getattr(settings().LIVE, name)
 
 
-def pool(name: str) -> dict[str, Any]:
+def pools() -> dict[str, PoolSettings]:
+    return settings().POOLS
+
+
+def pool(name: str) -> PoolSettings:
     try:
         return pools()[name]
     except KeyError:
-        from .exceptions import WorkflowDefinitionError
-
         raise WorkflowDefinitionError(f"Unknown pool {name!r}: add it to WORKFLOWS['POOLS']") from None
 
 
+def queue_of(pool_name: str) -> str:
+    return pool(pool_name).queue or pool_name
+
+
 def queue_names() -> list[str]:
-    return sorted({p.get("queue", name) for name, p in pools().items()})
+    return sorted({queue_of(name) for name in pools()})
+
+
+def redis_url() -> str:
+    """``WORKFLOWS["REDIS_URL"]``, else the ``REDIS_URL`` environment variable, else a local Redis."""
+    return settings().REDIS_URL or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
 
 
 def worker_class() -> type:
     return import_string(get("WORKER_CLASS"))
+
+
+def rq_queues() -> dict[str, dict[str, Any]]:
+    """``RQ_QUEUES`` derived from the Redis URL: one queue per pool queue."""
+    return {name: {"URL": redis_url()} for name in queue_names()}
+
+
+def channel_layers() -> dict[str, Any]:
+    """``CHANNEL_LAYERS`` derived from the Redis URL (channels-redis)."""
+    # redis-py 8 times a read out after 5 s by default: exactly channels-redis's 5 s blocking receive, which then
+    # kills every idle websocket consumer. Reads may take longer than that; connecting fails fast.
+    host = {"address": redis_url(), "socket_timeout": 15, "socket_connect_timeout": 3}
+    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host]}}}

@@ -1,53 +1,35 @@
-"""Test helpers: ``drain()`` runs in-process RQ workers and fires due timers until no work is left."""
+"""Testing workflows in a project's own test suite.
+
+``drain(timeout=30)`` runs in-process RQ workers and fires due timers until nothing is runnable. With
+pytest-django, add ``pytest_plugins = ["workflows.testing"]`` to a ``conftest.py`` and take the ``workflows``
+fixture: a transactional database (runs commit, so their jobs run) and empty queues, giving ``drain``::
+
+    def test_order_ships(workflows):
+        run = order_flow.start({"id": 42})
+        workflows.drain()
+        run.refresh_from_db()
+        assert run.status == "succeeded"
+"""
 
 from __future__ import annotations
 
-import time
-import uuid
-from datetime import timedelta
+from types import SimpleNamespace
 
-from django.utils import timezone
-from rq import SimpleWorker
+from .runtime.dispatch import empty_queues
+from .runtime.drain import drain
 
-from . import conf, dispatch, jobs, recovery
-from .models import StepRun, StepStatus
+__all__ = ["drain", "empty_queues"]
 
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the fixture needs pytest; drain() does not
+    pytest = None
 
-def _worker() -> SimpleWorker:
-    queues = [dispatch.get_queue(q) for q in conf.queue_names()]
-    return SimpleWorker(
-        queues, connection=queues[0].connection, serializer=dispatch.JSONSerializer, name=f"drain-{uuid.uuid4().hex}"
-    )
+if pytest is not None:
 
-
-def _runnable(horizon) -> bool:
-    """Work a worker could do now, or a timer due before ``horizon``."""
-    return (
-        StepRun.objects.filter(status__in=(StepStatus.QUEUED, StepStatus.RUNNING)).exclude(kind="workflow").exists()
-        or StepRun.objects.filter(status=StepStatus.PENDING, due_at__lte=horizon).exists()
-        or StepRun.objects.filter(status=StepStatus.WAITING, due_at__lte=horizon).exclude(kind="workflow").exists()
-    )
-
-
-def drain(timeout: float = 30) -> None:
-    """Run everything runnable now or due within ``timeout`` seconds.
-
-    Returns (never raises) when only later timers, suspended steps or event waits remain; raises TimeoutError
-    if runnable work is still left after ``timeout`` seconds.
-    """
-    deadline = time.monotonic() + timeout
-    horizon = timezone.now() + timedelta(seconds=timeout)
-    worker = _worker()
-    jobs.eager_deadline = deadline  # a job runs its successors itself only until the deadline
-    try:
-        while True:
-            recovery.tick(requeue_after=0)
-            worked = worker.work(burst=True, max_jobs=1, logging_level="WARNING")  # one job: check the deadline
-            if not _runnable(horizon):
-                return
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"drain(): work still runnable after {timeout}s")
-            if not worked:
-                time.sleep(0.01)
-    finally:
-        jobs.eager_deadline = float("inf")
+    @pytest.fixture
+    def workflows(transactional_db):
+        """A database whose commits are real (``transaction=True``) and empty RQ queues; ``.drain()`` runs."""
+        empty_queues()
+        yield SimpleNamespace(drain=drain)
+        empty_queues()

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import api, views
+from .web import api, views
 
 app_name = "workflows"
 urlpatterns = [

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.db import connection
 
-from workflows.processes import kill_family, wait_until
+from workflows.devserver.processes import kill_family, wait_until
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 FORKING = "rq.worker.Worker"

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from websockets.sync.client import connect
 
-from workflows.processes import free_port, wait_until  # noqa: F401 - the live tests import them from here
+from workflows.devserver.processes import free_port, wait_until  # noqa: F401 - the live tests import them from here
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,10 @@ from rq import Queue
 from tests import invariants
 from tests.testapp import chaos_flows
 from tests.testapp.models import StepExecution
-from workflows import conf, dispatch, redis_server
+from workflows import conf
+from workflows.devserver import redis_server
 from workflows.models import Run, RunStatus, StepRun
+from workflows.runtime import dispatch
 
 from .conftest import FORKING, SIMPLE, wait_for
 

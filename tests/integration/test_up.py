@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.processes import free_port
+from workflows.devserver.processes import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration

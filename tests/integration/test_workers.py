@@ -9,8 +9,9 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
 from tests.testapp import flows, worker_flows
-from workflows import dispatch
+from workflows import conf
 from workflows.models import Run, RunStatus, StepRun, StepStatus
+from workflows.runtime import dispatch
 
 from .conftest import FORKING, SIMPLE, wait_for
 
@@ -142,7 +143,7 @@ def test_duplicate_job__the_step_body_runs_once(start_workers, redis_conn):
     assert sr.status == StepStatus.QUEUED
     dispatch.enqueue(sr.pk, sr.pool)  # the same job id pushed twice more
     dispatch.enqueue(sr.pk, sr.pool)
-    queue = dispatch.get_queue(dispatch.queue_of(sr.pool))
+    queue = dispatch.get_queue(conf.queue_of(sr.pool))
     other = queue.enqueue(dispatch.JOB_FUNC, sr.pk, job_id=f"duplicate-{sr.pk}", result_ttl=600)  # a distinct job
 
     start_workers(2, SIMPLE)

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { LiveClient, applyEvent, emptyRun, watchRun, watchRuns } from "../../static/workflows/live.js";
+import { LiveClient, applyEvent, emptyRun, watchRun, watchRuns } from "../../workflows/static/workflows/live.js";
 
 class FakeSocket {
   static all = [];

@@ -23,9 +23,11 @@ from django.test import Client as HttpClient
 from django.utils.timezone import now
 
 from tests.testapp import flows
-from workflows import events, publish
-from workflows.consumers import LiveConsumer
+from workflows.engine import appends
+from workflows.live import payloads, sender
+from workflows.live.consumer import LiveConsumer
 from workflows.models import Run, RunEvent
+from workflows.store.journal import Journal
 from workflows.testing import drain
 
 pytestmark = pytest.mark.usefixtures("engine_db")
@@ -101,7 +103,7 @@ def seqs(frames: list[dict]) -> list[int]:
 
 def journal(run_id: int) -> list[dict]:
     rows = RunEvent.objects.filter(run_id=run_id).order_by("seq").values_list("seq", "kind", "step", "data", "at")
-    return [publish.event_payload(*row) for row in rows]
+    return [payloads.event_payload(*row) for row in rows]
 
 
 @pytest.fixture
@@ -222,7 +224,7 @@ async def test_consumer__live_duplicates_and_stale_events_are_dropped_at_the_sea
         # the publisher's message for events the replay already sent arrives late: nothing is sent again
         replayed = [{k: f[k] for k in ("seq", "kind", "step", "data", "at")} for f in frames]
         await get_channel_layer().group_send(
-            publish.run_group(run.pk), {"type": "run.events", "run": run.pk, "events": replayed}
+            payloads.run_group(run.pk), {"type": "run.events", "run": run.pk, "events": replayed}
         )
         await ws.quiet()
         await db(drain)()
@@ -240,11 +242,11 @@ async def test_consumer__a_gap_in_live_events_is_filled_from_the_journal(user, m
         reply = await ws.subscribe(f"run:{run.pk}")
         await ws.until(lambda f: f.get("seq") == reply["last_seq"])
         with monkeypatch.context() as m:
-            m.setattr(publish, "_send", lambda messages, timeout: None)  # these publications are lost
-            await db(events.append)(run.pk, "step_log", "", message="lost 1")
-            await db(events.append)(run.pk, "step_log", "", message="lost 2")
+            m.setattr(sender, "_send", lambda messages, timeout: None)  # these publications are lost
+            await db(appends.append)(run.pk, "step_log", "", message="lost 1")
+            await db(appends.append)(run.pk, "step_log", "", message="lost 2")
         await ws.quiet()
-        await db(events.append)(run.pk, "step_log", "", message="published")
+        await db(appends.append)(run.pk, "step_log", "", message="published")
         frames = await ws.until(lambda f: f.get("data", {}).get("message") == "published")
     finally:
         await ws.close()
@@ -260,7 +262,7 @@ async def test_consumer__the_sweep_sends_events_whose_publication_was_lost(user,
     try:
         reply = await ws.subscribe(f"run:{run.pk}")
         await ws.until(lambda f: f.get("seq") == reply["last_seq"])
-        monkeypatch.setattr(publish, "_send", lambda messages, timeout: None)  # Redis "down" for every publisher
+        monkeypatch.setattr(sender, "_send", lambda messages, timeout: None)  # Redis "down" for every publisher
         await db(drain)()
         frames = await ws.until(kind_is("run_succeeded"))
     finally:
@@ -276,7 +278,7 @@ async def test_consumer__the_sweep_brings_the_runs_list_up_to_date(user, monkeyp
     try:
         await ws.subscribe("runs")
         assert [r["id"] for r in (await ws.recv())["runs"]] == [old.pk]
-        monkeypatch.setattr(publish, "_send", lambda messages, timeout: None)  # no summary is ever published
+        monkeypatch.setattr(sender, "_send", lambda messages, timeout: None)  # no summary is ever published
         new = await db(flows.counter.start)({"value": 2}, user=user)
         await db(drain)()
         done: set[int] = set()
@@ -301,7 +303,7 @@ async def test_consumer__an_oversized_event_is_read_from_the_journal(user, live_
         reply = await ws.subscribe(f"run:{run.pk}")
         await ws.until(lambda f: f.get("seq") == reply["last_seq"])
         big = "x" * 500
-        await db(events.append)(run.pk, "step_log", "", message=big)
+        await db(appends.append)(run.pk, "step_log", "", message=big)
         frame = (await ws.until(kind_is("step_log")))[-1]
     finally:
         await ws.close()
@@ -507,7 +509,7 @@ async def test_consumer__a_stalled_client_is_told_to_resync_and_others_are_not_s
             assert (await ws.subscribe(f"run:{run.pk}"))["op"] == "subscribed"
         reader = asyncio.create_task(healthy.until(lambda f: f.get("data", {}).get("message") == "line 59"))
         for i in range(60):  # the engine is never held up by the stalled client
-            await db(events.append)(run.pk, "step_log", "", message=f"line {i}")
+            await db(appends.append)(run.pk, "step_log", "", message=f"line {i}")
         last = (await db(Run.objects.get)(pk=run.pk)).last_seq
         good = await reader
         assert seqs(good) == list(range(1, last + 1))
@@ -533,7 +535,7 @@ async def test_consumer__a_long_history_is_replayed_at_the_pace_of_acknowledgeme
     live_settings(WINDOW_BYTES=3000, BUFFER_FRAMES=8, REPLAY_BATCH=3)
     run = await db(flows.counter.start)({"value": 1}, user=user)
     for i in range(100):
-        await db(events.append)(run.pk, "step_log", "", message=f"line {i}")
+        await db(appends.append)(run.pk, "step_log", "", message=f"line {i}")
     last = (await db(Run.objects.get)(pk=run.pk)).last_seq
     ws = await WS.open(user, ack=False)
     try:
@@ -570,7 +572,7 @@ def _one_big_transaction(run_id: int, n: int) -> int:
 
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
-        journal = events.Journal(run)
+        journal = Journal(run)
         for i in range(n):
             journal.add("step_log", "", message=f"line {i}")
         journal.flush()
@@ -616,7 +618,7 @@ async def test_publish__a_forked_work_horse_publishes_before_it_vanishes(user, l
         pid = os.fork()
         if pid == 0:  # like an RQ work horse: publish, then leave with os._exit (no atexit, no thread joins)
             try:
-                publish.publish([event])
+                sender.publish([event])
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
@@ -634,13 +636,13 @@ def test_publish__from_a_thread_that_runs_an_event_loop_still_goes_out(user):
 
     async def scenario() -> tuple[int, dict]:
         channel = await layer.new_channel()
-        await layer.group_add(publish.run_group(run.pk), channel)
-        dropped = publish.dropped
-        publish.publish([event])  # a sync call while this thread runs a loop, as under Playwright's sync API
+        await layer.group_add(payloads.run_group(run.pk), channel)
+        dropped = sender.dropped
+        sender.publish([event])  # a sync call while this thread runs a loop, as under Playwright's sync API
         return dropped, await asyncio.wait_for(layer.receive(channel), 5)
 
     dropped, message = asyncio.run(scenario())
-    assert publish.dropped == dropped
+    assert sender.dropped == dropped
     assert [e["seq"] for e in message["events"]] == [event.seq]
 
 
@@ -652,16 +654,16 @@ def test_publish__a_dead_channel_layer_never_fails_or_stalls_a_run(settings, liv
             "CONFIG": {"hosts": ["unix:///nonexistent/redis.sock"]},
         }
     }
-    publish.reset()
-    dropped = publish.dropped
+    sender.reset()
+    dropped = sender.dropped
     try:
         run = flows.counter.start({"value": 1})
         drain()
         run.refresh_from_db()
     finally:
-        publish.reset()
+        sender.reset()
     assert run.status == "succeeded" and run.output == {"value": 3}
-    assert publish.dropped > dropped  # logged and dropped, then paused rather than retried per transition
+    assert sender.dropped > dropped  # logged and dropped, then paused rather than retried per transition
     assert list(RunEvent.objects.filter(run=run).values_list("seq", flat=True)) == list(range(1, run.last_seq + 1))
 
 
@@ -669,11 +671,11 @@ def test_publish__one_message_per_group_per_transaction(user):
     run = flows.counter.start({"value": 1}, user=user)
     run.refresh_from_db()
     evs = list(RunEvent.objects.filter(run=run).select_related("run__workflow"))
-    messages = publish.messages_for(evs)
+    messages = payloads.messages_for(evs)
     assert [g for g, _ in messages] == [
-        publish.run_group(run.pk),
-        publish.RUNS_GROUP,
-        publish.workflow_group("counter"),
+        payloads.run_group(run.pk),
+        payloads.RUNS_GROUP,
+        payloads.workflow_group("counter"),
     ]
     run_msg, runs_msg, wf_msg = (m for _, m in messages)
     assert [e["seq"] for e in run_msg["events"]] == [e.seq for e in sorted(evs, key=lambda e: e.seq)]
@@ -685,12 +687,12 @@ def test_publish__one_message_per_group_per_transaction(user):
 def _recording(monkeypatch) -> list[tuple[float, list]]:
     """Every publication from now on, as (wall-clock time, messages), instead of sending it."""
     sent: list[tuple[float, list]] = []
-    monkeypatch.setattr(publish, "_send", lambda messages, timeout: sent.append((time.time(), messages)))
+    monkeypatch.setattr(sender, "_send", lambda messages, timeout: sent.append((time.time(), messages)))
     return sent
 
 
 def _events_of(batch: list, run_id: int) -> list[dict]:
-    return [e for group, m in batch if group == publish.run_group(run_id) for e in m["events"]]
+    return [e for group, m in batch if group == payloads.run_group(run_id) for e in m["events"]]
 
 
 @pytest.mark.parametrize("hold", [60, 0])
@@ -704,12 +706,12 @@ def test_publish__a_workers_back_to_back_transitions_go_out_together_within_the_
     run.refresh_from_db()
     assert run.status == "succeeded"
     if hold:  # one message per group for the whole job, sent when it ended
-        assert len(sent) == 1 and [g for g, _ in sent[0][1]].count(publish.RUNS_GROUP) == 1
+        assert len(sent) == 1 and [g for g, _ in sent[0][1]].count(payloads.RUNS_GROUP) == 1
     else:
         assert len(sent) == 3  # claim; first step done and second running; second done
     seqs = [e["seq"] for _, batch in sent for e in _events_of(batch, run.pk)]
     assert seqs == list(range(seqs[0], run.last_seq + 1))  # every event once, in order
-    last = [m["run"] for g, m in sent[-1][1] if g == publish.RUNS_GROUP][-1]
+    last = [m["run"] for g, m in sent[-1][1] if g == payloads.RUNS_GROUP][-1]
     assert last["status"] == "succeeded" and last["seq"] == run.last_seq  # the summary is the latest state
 
 

@@ -8,7 +8,8 @@ from django.db import connection
 
 from tests.testapp import control_flows as cf
 from tests.testapp import flows
-from workflows import InvalidInput, InvalidTransition, Workflow, WorkflowDefinitionError, registry
+from workflows import InvalidInput, InvalidTransition, Workflow, WorkflowDefinitionError
+from workflows.definition import registry
 from workflows.models import InboundEvent, Run, StepRun
 from workflows.testing import drain
 

@@ -16,8 +16,9 @@ from django.utils import timezone
 from tests import invariants
 from tests.testapp import chaos_flows
 from tests.testapp.models import StepExecution
-from workflows import db, engine, faults, recovery
+from workflows import engine, faults
 from workflows.models import Run, RunEvent, StepRun, StepStatus
+from workflows.runtime import recovery, retrying
 from workflows.testing import drain
 
 
@@ -107,7 +108,7 @@ def test_db_retrying__calls_again_after_a_connection_error(settings):
             raise OperationalError("server closed the connection unexpectedly")
         return x * 2
 
-    assert db.retrying(flaky_transition, 21) == 42
+    assert retrying.retrying(flaky_transition, 21) == 42
     assert calls == [21, 21, 21]
 
 
@@ -118,7 +119,7 @@ def test_db_retrying__gives_up_after_reconnect_seconds(settings):
         raise OperationalError("the database system is starting up")
 
     with pytest.raises(OperationalError):
-        db.retrying(down)
+        retrying.retrying(down)
 
 
 def test_db_retrying__other_errors_are_not_retried():
@@ -129,7 +130,7 @@ def test_db_retrying__other_errors_are_not_retried():
         raise ValueError("a bug")
 
     with pytest.raises(ValueError):
-        db.retrying(broken)
+        retrying.retrying(broken)
     assert calls == [1]
 
 

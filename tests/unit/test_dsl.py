@@ -4,7 +4,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from workflows import Backoff, StepContext, Workflow, WorkflowDefinitionError, registry, step
+from workflows import Backoff, StepContext, Workflow, WorkflowDefinitionError, step
+from workflows.definition import registry
 
 
 class A(BaseModel):
@@ -98,7 +99,7 @@ def test_workflow__committed_is_immutable_and_registered():
     assert registry.get("immutable-demo") is flow
 
 
-def test_graph__serialises_to_json_with_schemas_and_effective_settings():
+def test_graph__serialises_to_json_with_schemas_and_the_options_the_author_wrote():
     flow = (
         Workflow("graph-demo", input=A, description="demo", retries=2)
         .then(a_to_b)
@@ -111,7 +112,8 @@ def test_graph__serialises_to_json_with_schemas_and_effective_settings():
     assert [b["kind"] for b in data["blocks"]] == ["step", "parallel", "branch", "map"]
     assert data["input_schema"]["properties"]["x"]["type"] == "integer"
     first = data["blocks"][0]["steps"][0]
-    assert first["id"] == "a_to_b" and first["retries"] == 2 and first["pool"] == "default"
+    assert first["id"] == "a_to_b" and first["retries"] == 2  # the workflow's retries=2
+    assert first["pool"] is None and first["timeout"] is None  # settings defaults apply when the step runs
     assert first["output_schema"]["title"] == "B"
     other = data["blocks"][1]["steps"][0]
     assert other["retries"] == 3 and other["pool"] == "narrow" and other["timeout"] == 5

@@ -4,8 +4,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.testapp import flows
-from workflows import dispatch, engine
+from workflows import engine
 from workflows.models import Run, StepRun, StepStatus
+from workflows.runtime import dispatch
 from workflows.testing import drain
 
 

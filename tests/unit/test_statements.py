@@ -8,8 +8,8 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from tests.testapp import flows
-from workflows import statements
 from workflows.models import Run, RunEvent, StepRun, StepStatus
+from workflows.store import statements
 
 pytestmark = pytest.mark.usefixtures("engine_db")
 

@@ -16,10 +16,10 @@ from django.utils import timezone
 from examples import flows as examples
 from tests.testapp import control_flows as cf
 from tests.testapp import flows
-from workflows import drawing, queries
-from workflows.forms import SchemaForm
 from workflows.models import Run, RunStatus
 from workflows.testing import drain
+from workflows.web import drawing, queries
+from workflows.web.forms import SchemaForm
 
 pytestmark = pytest.mark.usefixtures("engine_db")
 JSON = {"HTTP_ACCEPT": "application/json"}
@@ -388,9 +388,9 @@ def test_cancel_retry_and_restart_through_the_engine(alice_client, user, redis_c
 
 
 def _many_runs(user, n: int) -> list[Run]:
-    from workflows import registry
+    from workflows.store.workflow_rows import row_for
 
-    workflow_id = registry.row_for(flows.counter)
+    workflow_id = row_for(flows.counter)
     start = timezone.now() - dt.timedelta(hours=1)
     rows = [
         Run(

@@ -8,10 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import faults
-from ..events import Journal
+from ..definition.schema import jsonable
 from ..exceptions import InvalidInput, InvalidTransition
-from ..models import RUN_ACTIVE, RUN_TERMINAL, InboundEvent, Run, RunStatus, StepRun, StepStatus
-from ..schema import jsonable
+from ..store.journal import Journal
+from ..store.models import RUN_ACTIVE, RUN_TERMINAL, InboundEvent, Run, RunStatus, StepRun, StepStatus
 from .advance import after_success, block_output, enter
 from .core import cancel_run, graph_for, graph_or_fail, lock, pump_after_commit, save, set_step
 from .steps import on_failure

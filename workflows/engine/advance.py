@@ -7,17 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from .. import statements
-from ..context import Context
-from ..events import Journal
+from ..definition.context import Context
+from ..definition.schema import jsonable
 from ..exceptions import InvalidInput
-from ..models import InboundEvent, Run, StepRun, StepStatus
-from ..schema import jsonable
-from . import handoff
-from .core import error_of, fail_run, pump_after_commit, set_step, succeed_run, traceback_of
+from ..store import statements
+from ..store.journal import Journal
+from ..store.models import InboundEvent, Run, StepRun, StepStatus
+from ..store.workflow_rows import row_for
+from . import handoff, policy
+from .core import error_of, fail_run, pump_after_commit, save, set_step, succeed_run, traceback_of
 
 if TYPE_CHECKING:
-    from ..graph import Block, Graph, Node
+    from ..definition.dsl import Workflow
+    from ..definition.graph import Block, Graph, Node
 
 
 def _context(run: Run, graph: Graph, index: int, data: Any, iteration: int = 1) -> Context:
@@ -133,14 +135,14 @@ def spawn(
     nested workflow starts its child run."""
     now = timezone.now()
     slot = (
-        handoff.fields_for(journal, node.pool)
+        handoff.fields_for(journal, policy.pool(node))
         if released and status == StepStatus.PENDING and node.kind == "step"
         else None
     )
     fields = {"status": status, "due_at": now if released else None,
               "finished_at": now if status == StepStatus.SKIPPED else None, **(slot or {})}  # fmt: skip
     sr = StepRun(
-        run=run, block=block.index, path=path, step_id=node.id, kind=node.kind, index=index, pool=node.pool,
+        run=run, block=block.index, path=path, step_id=node.id, kind=node.kind, index=index, pool=policy.pool(node),
         input=data, created_at=now, **fields,
     )  # fmt: skip
     statements.insert(sr)
@@ -156,16 +158,14 @@ def spawn(
 def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
     """Make a created row runnable: a step into its pool, a nested workflow as a child run."""
     if node.kind == "step":
-        slot = handoff.fields_for(journal, node.pool)
+        slot = handoff.fields_for(journal, sr.pool)
         if slot and set_step(sr, (StepStatus.PENDING,), **slot):
             return handoff.taken(journal, sr)
         if sr.due_at is None:
             sr.due_at = timezone.now()
             StepRun.objects.filter(pk=sr.pk).update(due_at=sr.due_at)
         journal.add("step_pending", sr.path, attempt=sr.attempt)
-        return pump_after_commit({node.pool})
-    from .start import create_run, validated_input
-
+        return pump_after_commit({sr.pool})
     now = timezone.now()
     try:
         child_input = validated_input(node.workflow, sr.input)
@@ -228,3 +228,47 @@ def _loop_next(run: Run, graph: Graph, block: Block, sr: StepRun, journal: Journ
         message = f"Loop {block.id!r} reached max_iterations={limit} without its condition ending it"
         return fail_run(run, {"type": "LoopLimitExceeded", "message": message, "step": sr.path}, "", journal)
     spawn(run, block, block.nodes[0], f"{block.id}#{iteration + 1}", sr.output, journal, index=iteration + 1)
+
+
+def validated_input(flow: Workflow, data: Any) -> Any:
+    """The run input as stored JSON; InvalidInput before anything is written."""
+    graph = flow.graph
+    value = graph.typed_input(data)
+    return jsonable(data) if graph.input.is_any else graph.input.dump(value)
+
+
+def create_run(
+    flow: Workflow,
+    input_json: Any,
+    *,
+    owner_id: int | None = None,
+    idempotency_key: str | None = None,
+    parent_step=None,
+    state: Any = None,
+    workflow_id: int | None = None,
+) -> Run:
+    """Create a run and enter its first block (call inside a transaction)."""
+    graph = flow.graph
+    if graph.state is not None:
+        try:
+            state = graph.state.dump(graph.state.validate(state, "state")) if state is not None else None
+        except InvalidInput:
+            state = None  # a parent's state that does not fit this workflow's state type
+        state = state if state is not None else graph.initial_state()
+    run = Run(
+        workflow_id=workflow_id or row_for(flow),
+        version=graph.version,
+        input=input_json,
+        created_by_id=owner_id,
+        idempotency_key=idempotency_key,
+        parent_step=parent_step,
+        state=state,
+    )
+    statements.insert(run)
+    statements.attach_workflow(run, flow.name)  # its name for the journal's publication, without a query
+    run._locked_status = None
+    journal = Journal(run)
+    journal.add("run_created", input=input_json, version=graph.version, parent_step=parent_step and parent_step.pk)
+    enter(run, graph, 0, input_json, journal)
+    save(run, journal)
+    return run

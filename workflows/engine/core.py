@@ -11,13 +11,16 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import conf, registry, statements
-from ..events import Journal
+from .. import conf
+from ..definition import registry
 from ..exceptions import UnknownWorkflow, WorkflowVersionError
-from ..models import RUN_ACTIVE, STEP_HOLDS_SLOT, STEP_OPEN, Run, RunStatus, StepRun, StepStatus
+from ..store import statements
+from ..store.journal import Journal
+from ..store.models import RUN_ACTIVE, STEP_HOLDS_SLOT, STEP_OPEN, Run, RunStatus, StepRun, StepStatus
+from . import dispatch
 
 if TYPE_CHECKING:
-    from ..graph import Graph
+    from ..definition.graph import Graph
 
 log = logging.getLogger("workflows.engine")
 
@@ -89,8 +92,6 @@ def pump_after_commit(pools: set[str]) -> None:
         return
     conn = transaction.get_connection()
     if not conn.in_atomic_block:
-        from .. import dispatch
-
         dispatch.pump(pools)
         return
     outermost = conn.atomic_blocks[0]
@@ -99,12 +100,15 @@ def pump_after_commit(pools: set[str]) -> None:
         pending = conn._workflows_pump = (outermost, set())
 
         def pump(pools: set[str] = pending[1]) -> None:
-            from .. import dispatch
-
             dispatch.pump(set(pools))
 
         transaction.on_commit(pump, robust=True)
     pending[1].update(pools)
+
+
+def _tell_parent(child_id: int) -> None:
+    """Mirror a child run's new status on its parent: ``actions.child_changed``, put here by the package (core
+    cannot import actions, which imports core)."""
 
 
 def save(run: Run, journal: Journal, derive: bool = True, present: set[str] | None = None) -> None:
@@ -115,10 +119,8 @@ def save(run: Run, journal: Journal, derive: bool = True, present: set[str] | No
     journal.flush()
     statements.update_fields(run, RUN_FIELDS)
     if run.parent_step_id and run.status != getattr(run, "_locked_status", None):
-        from .actions import child_changed
-
         run_id = run.pk
-        transaction.on_commit(lambda: child_changed(run_id), robust=True)
+        transaction.on_commit(lambda: _tell_parent(run_id), robust=True)
     run._locked_status = run.status
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
-from ..events import Journal
-from ..models import StepRun, StepStatus
+from ..store.journal import Journal
+from ..store.models import StepRun, StepStatus
+from . import dispatch
 from .core import running_fields
 
 
@@ -57,6 +57,4 @@ def taken(journal: Journal, sr: StepRun) -> None:
     if sr.status == StepStatus.RUNNING:
         journal.add("step_running", sr.path, attempt=sr.attempt, worker=sr.worker)
     else:
-        from .. import dispatch
-
-        transaction.on_commit(lambda: dispatch.enqueue(sr.pk, sr.pool), robust=True)
+        dispatch.enqueue_after_commit(sr.pk, sr.pool)

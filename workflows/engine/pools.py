@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from .. import faults, statements
-from ..events import Journal
-from ..models import STEP_HOLDS_SLOT, Pool, StepRun, StepStatus
+from .. import faults
+from ..store import statements
+from ..store.journal import Journal
+from ..store.models import STEP_HOLDS_SLOT, Pool, StepRun, StepStatus
 
 _known: dict[str, int] = {}  # pools whose row this process has written, with their limit
 

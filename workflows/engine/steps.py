@@ -9,10 +9,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import faults
-from ..events import Journal
 from ..exceptions import WorkerLost
-from ..models import RUN_ACTIVE, Run, StepRun, StepStatus
-from . import handoff
+from ..store.journal import Journal
+from ..store.models import RUN_ACTIVE, Run, StepRun, StepStatus
+from . import handoff, policy
 from .advance import after_success
 from .core import (
     error_of,
@@ -132,8 +132,8 @@ def on_failure(
         return True
     block = graph.blocks[sr.block]
     node = block.node(sr.step_id) if sr.kind == "step" else None
-    if retryable and node is not None and sr.attempt <= node.retries:
-        delay = node.backoff.delay(sr.attempt)
+    if retryable and node is not None and sr.attempt <= policy.retries(node):
+        delay = policy.backoff(node).delay(sr.attempt)
         due = timezone.now() + timedelta(seconds=delay)
         StepRun.objects.create(
             run=run, block=sr.block, path=sr.path, step_id=sr.step_id, kind=sr.kind, index=sr.index,

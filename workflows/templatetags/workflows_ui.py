@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 from django.utils.html import format_html
 
-from ..drawing import STATUS_ICONS
+from ..web.drawing import STATUS_ICONS
 
 register = template.Library()
 

@@ -4,7 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workflows import WorkflowsError, registry
+from workflows import WorkflowsError
+from workflows.definition import registry
 
 
 class Command(BaseCommand):

@@ -27,8 +27,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rq import Worker
 
-from workflows import redis_server
-from workflows.processes import descendants
+from workflows.devserver import redis_server
+from workflows.devserver.processes import descendants
 
 GRACE_SECONDS = 10.0
 _print_lock = threading.Lock()

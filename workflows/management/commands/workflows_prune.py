@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from workflows.models import RUN_TERMINAL, Run, RunEvent, StepRun
+from workflows.store.models import RUN_TERMINAL, Run, RunEvent, StepRun
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 

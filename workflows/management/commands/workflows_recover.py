@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from workflows import recovery
+from workflows.runtime import recovery
 
 
 class Command(BaseCommand):

@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 from django.utils.module_loading import import_string
 
-from workflows import conf, dispatch
+from workflows import conf
+from workflows.runtime import dispatch
 
 log = logging.getLogger("workflows.worker")
 RESTART_DELAY = 1.0

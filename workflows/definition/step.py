@@ -1,0 +1,87 @@
+"""``@step``: a typed unit of work, run in its own RQ job."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import WorkflowDefinitionError
+from .backoff import Backoff
+from .schema import TypeSpec
+
+ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """A typed unit of work; runs in its own RQ job. Made by the ``@step`` decorator."""
+
+    id: str
+    fn: Callable[..., Any]
+    input: TypeSpec
+    output: TypeSpec
+    retries: int | None = None  # None: the workflow's default
+    backoff: Backoff | None = None
+    timeout: float | None = None
+    pool: str | None = None
+    resume: TypeSpec | None = None
+    description: str = ""
+
+    def __repr__(self) -> str:
+        return f"<Step {self.id}>"
+
+
+def _types_of(fn: Callable[..., Any]) -> tuple[Any, Any]:
+    params = list(inspect.signature(fn).parameters.values())
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception as exc:  # an unresolvable forward reference
+        raise WorkflowDefinitionError(f"Cannot read the type hints of {fn.__qualname__}: {exc}") from exc
+    data_type = hints.get(params[1].name, Any) if len(params) > 1 else Any
+    return data_type, hints.get("return", Any)
+
+
+def step(
+    fn: Callable[..., Any] | None = None,
+    *,
+    id: str | None = None,
+    retries: int | None = None,
+    backoff: Backoff | float | None = None,
+    timeout: float | None = None,
+    pool: str | None = None,
+    resume: Any = None,
+    description: str | None = None,
+) -> Any:
+    """Declare a step: ``def f(ctx: StepContext, data: In) -> Out``; input/output types come from the hints."""
+
+    def make(func: Callable[..., Any]) -> Step:
+        if not callable(func):
+            raise WorkflowDefinitionError(f"@step needs a function, got {func!r}")
+        step_id = id or func.__name__
+        if not ID_RE.match(step_id):
+            raise WorkflowDefinitionError(f"Invalid step id {step_id!r}: use letters, digits, _ and -")
+        if retries is not None and retries < 0:
+            raise WorkflowDefinitionError(f"Step {step_id!r}: retries must be >= 0")
+        if timeout is not None and timeout <= 0:
+            raise WorkflowDefinitionError(f"Step {step_id!r}: timeout must be > 0 seconds")
+        if len(inspect.signature(func).parameters) < 1:
+            raise WorkflowDefinitionError(f"Step {step_id!r} must accept a context argument: f(ctx, data)")
+        data_type, return_type = _types_of(func)
+        return Step(
+            id=step_id,
+            fn=func,
+            input=TypeSpec(data_type),
+            output=TypeSpec(return_type),
+            retries=retries,
+            backoff=Backoff.coerce(backoff),
+            timeout=timeout,
+            pool=pool,
+            resume=TypeSpec(resume) if resume is not None else None,
+            description=description if description is not None else inspect.getdoc(func) or "",
+        )
+
+    return make(fn) if fn is not None else make

@@ -1,0 +1,42 @@
+"""A step's effective options: what its author wrote, else the workflow's, else the settings' defaults.
+
+Resolved when a step is created or fails, never stored in the graph: a settings-only deploy (a new
+``DEFAULT_RETRIES``) changes how steps run from then on without changing any workflow's version.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import conf
+from ..definition.backoff import Backoff
+
+if TYPE_CHECKING:
+    from ..definition.graph import Graph, Node
+
+
+def pool(node: Node) -> str:
+    """The step's pool; "" for a nested workflow, which holds no slot (its child run's steps do)."""
+    if node.kind == "workflow":
+        return ""
+    return node.pool or conf.get("DEFAULT_POOL")
+
+
+def retries(node: Node) -> int:
+    return conf.get("DEFAULT_RETRIES") if node.retries is None else node.retries
+
+
+def backoff(node: Node) -> Backoff:
+    return node.backoff or Backoff.coerce(conf.get("DEFAULT_BACKOFF"))
+
+
+def timeout(node: Node) -> float | None:
+    return conf.get("DEFAULT_TIMEOUT") if node.timeout is None else node.timeout
+
+
+def check_commit(graph: Graph) -> None:
+    """Called by ``Workflow.commit()``: an unknown pool is a definition error now, not a stuck step later."""
+    for block in graph.blocks:
+        for node in block.nodes:
+            if node.kind == "step":
+                conf.pool(pool(node))

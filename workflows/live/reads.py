@@ -1,0 +1,68 @@
+"""What the consumer reads from the database: visibility, journal replays, run summaries.
+
+Each function runs in Channels' sync thread (``database_sync_to_async``), which closes stale connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db.models import Q
+
+from ..definition import registry
+from ..store.models import Run, RunEvent
+from ..store.models import Workflow as WorkflowRow
+from .payloads import SUMMARY_FIELDS, event_payload, summary
+
+
+@database_sync_to_async
+def sees_all(user) -> bool:
+    return bool(user.is_staff or user.has_perm("workflows.view_all_runs"))
+
+
+@database_sync_to_async
+def visible_last_seq(user, run_id: int) -> int | None:
+    return Run.objects.visible_to(user).filter(pk=run_id).values_list("last_seq", flat=True).first()
+
+
+@database_sync_to_async
+def workflow_exists(name: str) -> bool:
+    return name in {f.name for f in registry.all_workflows()} or WorkflowRow.objects.filter(name=name).exists()
+
+
+@database_sync_to_async
+def events_after(run_id: int, after: int, limit: int) -> list[dict[str, Any]]:
+    rows = (
+        RunEvent.objects.filter(run_id=run_id, seq__gt=after)
+        .order_by("seq")
+        .values_list("seq", "kind", "step", "data", "at")[:limit]
+    )
+    return [event_payload(*row) for row in rows]
+
+
+def visible_runs(user, workflow: str | None):
+    qs = Run.objects.visible_to(user)
+    return qs.filter(workflow__name=workflow) if workflow else qs
+
+
+@database_sync_to_async
+def snapshot(user, workflow: str | None, limit: int) -> list[dict[str, Any]]:
+    rows = visible_runs(user, workflow).order_by("-created_at", "-id").values(*SUMMARY_FIELDS)[:limit]
+    return [summary(v) for v in rows]
+
+
+@database_sync_to_async
+def changed(user, workflow: str | None, active: list[int], after_id: int, limit: int) -> list[dict[str, Any]]:
+    rows = (
+        visible_runs(user, workflow)
+        .filter(Q(pk__in=active) | Q(pk__gt=after_id))
+        .order_by("id")
+        .values(*SUMMARY_FIELDS)[:limit]
+    )
+    return [summary(v) for v in rows]
+
+
+@database_sync_to_async
+def last_seqs(run_ids: list[int]) -> dict[int, int]:
+    return dict(Run.objects.filter(pk__in=run_ids).values_list("pk", "last_seq"))

@@ -1,0 +1,142 @@
+"""Periodic repair, safe to run in any number of processes at once: every action is a compare-and-set.
+
+- expired leases: a worker died mid-step; the attempt fails as WorkerLost and is retried;
+- lost jobs: a step queued with no live RQ job (Redis restarted empty, enqueue lost) is enqueued again;
+- due timers: pending steps whose backoff elapsed are admitted into their pools.
+
+On PostgreSQL a copy skips a run whose row another process holds locked (``FOR UPDATE SKIP LOCKED``): that
+process is already moving the run, so copies spread over different runs instead of queueing behind each other,
+and whatever is still due is seen at the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from .. import conf, engine
+from ..store.models import RUN_TERMINAL, Run, StepRun, StepStatus
+from . import dispatch
+
+log = logging.getLogger(__name__)
+LIVE_JOB = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+BATCH = 200
+
+
+def _unless_busy(run_id: int, transition, *args) -> bool:
+    """``transition(*args)`` (an engine transition of run ``run_id``), skipped while another process holds the run."""
+    if not transaction.get_connection().features.has_select_for_update_skip_locked:
+        return transition(*args)
+    with transaction.atomic():
+        if not list(Run.objects.select_for_update(skip_locked=True).filter(pk=run_id).values_list("pk")):
+            return False
+        return transition(*args)  # the engine's own lock() re-locks the row this transaction already holds
+
+
+def expire_leases() -> int:
+    rows = list(StepRun.objects.expired_leases().values_list("id", "run_id")[:BATCH])
+    return sum(_unless_busy(run_id, engine.lease_expired, i) for i, run_id in rows)
+
+
+def _job_is_live(step_run_id: int, connection) -> bool:
+    try:
+        job = Job.fetch(dispatch.job_id(step_run_id), connection=connection, serializer=dispatch.JSONSerializer)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:  # and really in its queue: not stuck in RQ's intermediate list (see below)
+        return connection.lpos(Queue.redis_queue_namespace_prefix + job.origin, job.id) is not None
+    return status in LIVE_JOB
+
+
+def requeue_lost(older_than: float | None = None) -> int:
+    """Enqueue again the steps queued for longer than ``older_than`` seconds whose RQ job is gone.
+
+    Gone also means a job still marked queued but no longer in its queue: a worker moved it to RQ's
+    intermediate list and then lost Redis (a restart from its own persistence keeps it there, and RQ cleans that
+    list only every few minutes). Queues hold at most the pools' free slots, so the LPOS check is cheap.
+    """
+    age = conf.get("REQUEUE_AFTER_SECONDS") if older_than is None else older_than
+    now = timezone.now()
+    rows = list(
+        StepRun.objects.filter(status=StepStatus.QUEUED, queued_at__lte=now - timedelta(seconds=age))
+        .order_by("queued_at")
+        .values_list("id", "pool")[:BATCH]
+    )
+    if not rows:
+        return 0
+    connection = dispatch.get_connection()
+    requeued = 0
+    for sr_id, pool in rows:
+        if _job_is_live(sr_id, connection):
+            continue
+        if engine.mark_requeued(sr_id, now - timedelta(seconds=age)):
+            log.info("re-enqueuing step run %s: its RQ job is missing", sr_id)
+            dispatch.enqueue(sr_id, pool)
+            requeued += 1
+    return requeued
+
+
+def fire_timers() -> int:
+    """Due sleeps end and event waits time out."""
+    ids = list(
+        StepRun.objects.filter(status=StepStatus.WAITING, kind__in=("sleep", "event"), due_at__lte=timezone.now())
+        .order_by("due_at")
+        .values_list("id", "run_id")[:BATCH]
+    )
+    return sum(_unless_busy(run_id, engine.fire_timer, i) for i, run_id in ids)
+
+
+def sync_children() -> int:
+    """Parents whose nested step missed its child's end (the process died between the two transactions)."""
+    ids = list(
+        Run.objects.filter(
+            status__in=RUN_TERMINAL,
+            parent_step__status__in=(StepStatus.RUNNING, StepStatus.WAITING, StepStatus.SUSPENDED),
+            finished_at__lte=timezone.now() - timedelta(seconds=1),
+        ).values_list("id", flat=True)[:BATCH]
+    )
+    for child_id in ids:
+        engine.child_changed(child_id)
+    return len(ids)
+
+
+def tick(requeue_after: float | None = None) -> dict[str, int]:
+    return {
+        "expired": expire_leases(),
+        "requeued": requeue_lost(requeue_after),
+        "timers": fire_timers(),
+        "children": sync_children(),
+        "admitted": engine.pump(),
+    }
+
+
+def loop(stop=lambda: False) -> None:
+    period = float(conf.get("TICK_SECONDS"))
+    failing_since = reported = 0.0
+    while not stop():
+        started = time.monotonic()
+        try:
+            close_old_connections()
+            done = tick()
+            if any(done.values()):
+                log.info("recovery: %s", done)
+            if failing_since:
+                log.warning("recovery ticks work again after %.1fs", started - failing_since)
+                failing_since = 0.0
+        except Exception as exc:  # database or Redis down: keep trying, never die; say so every 10 s
+            if not failing_since:
+                failing_since = reported = started
+                log.warning("recovery tick failed", exc_info=True)
+            elif started - reported >= 10:
+                reported = started
+                log.warning("recovery ticks failing for %.0fs: %s", started - failing_since, exc)
+            close_old_connections()
+        time.sleep(max(0.0, period - (time.monotonic() - started)))

@@ -1,0 +1,394 @@
+"""The JSON API under ``/api/``: workflows, runs, and the actions on them (all through the engine).
+
+Session authentication (log in first); unsafe methods need the CSRF token (``X-CSRFToken`` header, from the
+``csrftoken`` cookie). Every answer is JSON: malformed requests get ``400 {"error": ...}`` (with ``"errors"``,
+pydantic-style ``{loc, msg, type}``, for invalid data), never a 500; a run the user may not see is ``404``;
+an action the run's state does not allow is ``409``. Lists are keyset-paginated: follow ``next``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from django.http import Http404, HttpRequest, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from .. import engine
+from ..definition import registry
+from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
+from ..store.models import Run, RunEvent, StepRun
+from . import queries
+from .permissions import can_operate
+
+SAFE = ("GET", "HEAD", "OPTIONS")
+EVENTS_LIMIT = 500
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, errors: list | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.errors = status, message, errors
+
+
+def error(status: int, message: str, errors: list | None = None) -> JsonResponse:
+    body: dict[str, Any] = {"error": message}
+    if errors is not None:
+        body["errors"] = errors
+    return JsonResponse(body, status=status)
+
+
+def _csrf_ok(request: HttpRequest) -> bool:
+    return CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}) is None
+
+
+def endpoint(*methods: str):
+    """Login, method and CSRF checks answered in JSON; engine errors mapped to 400/404/409."""
+
+    allowed = {*methods, *(["HEAD"] if "GET" in methods else [])}
+
+    def decorate(fn):
+        @csrf_exempt  # checked below, so that a failure answers JSON rather than an HTML page
+        @functools.wraps(fn)
+        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+            if not request.user.is_authenticated:
+                return error(401, "Authentication required: log in at /accounts/login/ first")
+            if request.method not in allowed:
+                response = error(405, f"Method {request.method} not allowed here; use {', '.join(methods)}")
+                response["Allow"] = ", ".join(methods)
+                return response
+            if request.method not in SAFE and not _csrf_ok(request):
+                return error(403, "CSRF check failed: send the csrftoken cookie's value in an X-CSRFToken header")
+            try:
+                return fn(request, *args, **kwargs)
+            except ApiError as exc:
+                return error(exc.status, exc.message, exc.errors)
+            except InvalidInput as exc:
+                return error(400, str(exc), exc.errors)
+            except InvalidTransition as exc:
+                return error(409, str(exc))
+            except UnknownWorkflow as exc:
+                return error(404, str(exc))
+            except WorkflowsError as exc:
+                return error(400, str(exc))
+            except Http404 as exc:
+                return error(404, str(exc) or "Not found")
+
+        return view
+
+    return decorate
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    if not request.body:
+        return {}
+    if request.content_type != "application/json":
+        raise ApiError(400, "Send a JSON object with Content-Type: application/json")
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"Malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The body must be a JSON object")
+    return data
+
+
+def _string(data: dict[str, Any], key: str, *, required: bool = False, limit: int = 255) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise ApiError(400, f"{key!r} is required", [{"loc": [key], "msg": "Field required", "type": "missing"}])
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise ApiError(
+            400,
+            f"{key!r} must be a non-empty string of at most {limit} characters",
+            [{"loc": [key], "msg": "Input should be a non-empty string", "type": "string_type"}],
+        )
+    return value
+
+
+def _int_param(request: HttpRequest, key: str, default: int, low: int, high: int) -> int:
+    raw = request.GET.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{key} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{key} must be between {low} and {high}")
+    return value
+
+
+def _run(request: HttpRequest, run_id: int) -> Run:
+    run = Run.objects.visible_to(request.user).select_related("workflow", "created_by").filter(pk=run_id).first()
+    if run is None:
+        raise ApiError(404, f"No run {run_id} that you may see")
+    return run
+
+
+def _operable(request: HttpRequest, run_id: int) -> Run:
+    run = _run(request, run_id)
+    if not can_operate(request.user, run):
+        raise ApiError(403, "You may see this run but not change it")
+    return run
+
+
+# --- serialisation ---------------------------------------------------------------------------------------------
+
+
+def workflow_json(info: queries.WorkflowInfo, stats: dict[str, Any], detail: bool = False) -> dict[str, Any]:
+    data = {
+        "name": info.name,
+        "description": info.description,
+        "version": info.version,
+        "launchable": info.launchable,
+        "stats": stats,
+        "urls": {
+            "page": reverse("workflows:workflow", args=[info.name]),
+            "api": reverse("workflows:api-workflow", args=[info.name]),
+            "runs": reverse("workflows:api-workflow-runs", args=[info.name]),
+        },
+    }
+    if detail:
+        data["input_schema"] = info.input_schema
+        data["output_schema"] = info.graph.get("output_schema", {})
+        data["graph"] = info.graph
+    return data
+
+
+def run_json(run: Run, user: Any = None, detail: bool = False) -> dict[str, Any]:
+    data = queries.run_summary(run)
+    data["urls"] = {
+        "page": reverse("workflows:run", args=[run.pk]),
+        "api": reverse("workflows:api-run", args=[run.pk]),
+    }
+    if detail:
+        data.update(
+            version=run.version,
+            input=run.input,
+            output=run.output,
+            error=run.error,
+            traceback=run.traceback,
+            state=run.state,
+            last_seq=run.last_seq,
+            steps=queries.step_rows(run),
+            related=queries.related_runs(run, user),
+            suspended=[
+                {
+                    "path": t["path"],
+                    "label": t["step"].label,
+                    "payload": t["step"].suspend_payload,
+                    "schema": t["schema"],
+                }
+                for t in queries.resume_targets(run)
+            ],
+        )
+    return data
+
+
+def step_json(sr: StepRun) -> dict[str, Any]:
+    return {
+        "id": sr.pk,
+        "path": sr.path,
+        "step_id": sr.step_id,
+        "block": sr.block,
+        "kind": sr.kind,
+        "index": sr.index,
+        "attempt": sr.attempt,
+        "status": sr.status,
+        "pool": sr.pool,
+        "worker": sr.worker,
+        "label": sr.label,
+        "input": sr.input,
+        "output": sr.output,
+        "error": sr.error,
+        "traceback": sr.traceback,
+        "suspend_payload": sr.suspend_payload,
+        "resume_data": sr.resume_data,
+        "created_at": sr.created_at,
+        "queued_at": sr.queued_at,
+        "started_at": sr.started_at,
+        "finished_at": sr.finished_at,
+        "due_at": sr.due_at,
+        "duration": sr.duration,
+        "child_runs": [c.pk for c in sr.child_runs.all()],
+    }
+
+
+# --- endpoints -------------------------------------------------------------------------------------------------
+
+
+@endpoint("GET")
+def index(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        {
+            "workflows": reverse("workflows:api-workflows"),
+            "runs": reverse("workflows:api-runs"),
+            "docs": "docs/dashboard.md",
+        }
+    )
+
+
+@endpoint("GET")
+def workflows(request: HttpRequest) -> JsonResponse:
+    stats = queries.workflow_stats(request.user)
+    items = [workflow_json(i, stats.get(i.name) or queries.empty_stats()) for i in queries.all_workflow_infos()]
+    return JsonResponse({"workflows": items})
+
+
+@endpoint("GET")
+def workflow(request: HttpRequest, name: str) -> JsonResponse:
+    info = queries.workflow_info(name)
+    if info is None:
+        raise ApiError(404, f"No workflow named {name!r}")
+    stats = queries.workflow_stats(request.user, name=name).get(name) or queries.empty_stats()
+    return JsonResponse(workflow_json(info, stats, detail=True))
+
+
+@endpoint("GET", "POST")
+def workflow_runs(request: HttpRequest, name: str) -> JsonResponse:
+    """GET: the workflow's runs (as ``/api/runs/?workflow=``). POST ``{"input", "idempotency_key"}``: start one."""
+    if request.method != "POST":
+        if queries.workflow_info(name) is None:
+            raise ApiError(404, f"No workflow named {name!r}")
+        return _list_runs(request, workflow=name)
+    data = _body(request)
+    unknown = sorted(set(data) - {"input", "idempotency_key"})
+    if unknown:
+        raise ApiError(400, f"Unknown field(s) {', '.join(unknown)}: send input and idempotency_key")
+    flow = registry.get(name)
+    key = _string(data, "idempotency_key")
+    existed = bool(key) and Run.objects.filter(workflow__name=name, idempotency_key=key).exists()
+    started = engine.start(flow, data.get("input"), user=request.user, idempotency_key=key)
+    run = Run.objects.visible_to(request.user).select_related("workflow", "created_by").filter(pk=started.pk).first()
+    if run is None:
+        raise ApiError(409, "A run with this idempotency key already exists (started by someone else)")
+    return JsonResponse(run_json(run, request.user, detail=True), status=200 if existed else 201)
+
+
+@endpoint("GET")
+def runs(request: HttpRequest) -> JsonResponse:
+    return _list_runs(request)
+
+
+def _list_runs(request: HttpRequest, workflow: str = "") -> JsonResponse:
+    filters, errors = queries.RunFilters.parse(request.GET, workflow=workflow)
+    if errors:
+        raise ApiError(
+            400, "; ".join(errors.values()), [{"loc": [k], "msg": v, "type": "value_error"} for k, v in errors.items()]
+        )
+    limit = _int_param(request, "limit", queries.PAGE_SIZE, 1, queries.MAX_PAGE_SIZE)
+    qs = filters.apply(Run.objects.visible_to(request.user))
+    try:
+        page = queries.paginate(qs, request.GET.get("cursor") or None, limit)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    base = request.path
+
+    def link(cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        params = request.GET.copy()
+        params["cursor"] = cursor
+        return f"{base}?{params.urlencode()}"
+
+    return JsonResponse(
+        {
+            "runs": [run_json(r) for r in page.runs],
+            "count": page.count,
+            "count_capped": page.count_capped,
+            "next": link(page.older),
+            "previous": link(page.newer),
+        }
+    )
+
+
+@endpoint("GET")
+def run(request: HttpRequest, run_id: int) -> JsonResponse:
+    return JsonResponse(run_json(_run(request, run_id), request.user, detail=True))
+
+
+@endpoint("GET")
+def run_events(request: HttpRequest, run_id: int) -> JsonResponse:
+    """The run's journal after ``after`` (a seq), at most ``limit`` events."""
+    r = _run(request, run_id)
+    after = _int_param(request, "after", 0, 0, 2**31)
+    limit = _int_param(request, "limit", EVENTS_LIMIT, 1, 5000)
+    rows = list(
+        RunEvent.objects.filter(run=r, seq__gt=after)
+        .order_by("seq")
+        .values("seq", "kind", "step", "data", "at")[:limit]
+    )
+    return JsonResponse({"events": rows, "last_seq": r.last_seq, "more": bool(rows) and rows[-1]["seq"] < r.last_seq})
+
+
+@endpoint("GET")
+def run_step(request: HttpRequest, run_id: int, path: str) -> JsonResponse:
+    """Every attempt of one step path (``fetch[3]``, ``refine#2``), with its data and log lines."""
+    r = _run(request, run_id)
+    attempts = list(
+        StepRun.objects.filter(run=r, path=path).prefetch_related("child_runs").order_by("block", "attempt")
+    )
+    if not attempts:
+        raise ApiError(404, f"Run {run_id} has no step {path!r}")
+    logs = list(
+        RunEvent.objects.filter(run=r, kind="step_log", step=path).order_by("-seq").values("seq", "data", "at")[:500]
+    )[::-1]
+    return JsonResponse(
+        {
+            "path": path,
+            "attempts": [step_json(a) for a in attempts],
+            "logs": [{"seq": e["seq"], "message": (e["data"] or {}).get("message", ""), "at": e["at"]} for e in logs],
+        }
+    )
+
+
+@endpoint("POST")
+def run_cancel(request: HttpRequest, run_id: int) -> JsonResponse:
+    r = _operable(request, run_id)
+    engine.cancel(r.pk)
+    return JsonResponse(run_json(_run(request, r.pk), request.user, detail=True))
+
+
+@endpoint("POST")
+def run_resume(request: HttpRequest, run_id: int) -> JsonResponse:
+    """``{"step": "approve", "label": null, "data": {...}}``; step may be omitted when one step is suspended."""
+    r = _operable(request, run_id)
+    data = _body(request)
+    engine.resume(r.pk, step=_string(data, "step"), label=_string(data, "label"), data=data.get("data"))
+    return JsonResponse(run_json(_run(request, r.pk), request.user, detail=True))
+
+
+@endpoint("POST")
+def run_send_event(request: HttpRequest, run_id: int) -> JsonResponse:
+    """``{"name": "approved", "data": {...}}``."""
+    r = _operable(request, run_id)
+    data = _body(request)
+    engine.send_event(r.pk, _string(data, "name", required=True, limit=100), data.get("data"))
+    return JsonResponse(run_json(_run(request, r.pk), request.user, detail=True))
+
+
+@endpoint("POST")
+def run_retry(request: HttpRequest, run_id: int) -> JsonResponse:
+    r = _operable(request, run_id)
+    new = engine.retry(r.pk)
+    return JsonResponse(run_json(_run(request, new.pk), request.user, detail=True), status=201)
+
+
+@endpoint("POST")
+def run_restart(request: HttpRequest, run_id: int) -> JsonResponse:
+    """``{"from_step": "weather", "input": null}``: a new run reusing the outputs before that step's block."""
+    r = _operable(request, run_id)
+    data = _body(request)
+    new = engine.restart(r.pk, from_step=_string(data, "from_step", required=True, limit=100), input=data.get("input"))
+    return JsonResponse(run_json(_run(request, new.pk), request.user, detail=True), status=201)
+
+
+@endpoint("GET", "POST", "PUT", "PATCH", "DELETE")
+def not_found(request: HttpRequest) -> JsonResponse:
+    return error(404, f"No API endpoint at {request.path}; see {reverse('workflows:api')}")

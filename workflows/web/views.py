@@ -1,0 +1,383 @@
+"""Dashboard pages. Every page requires login; a run the user may not see answers 404.
+
+Pages render complete HTML (they work without JavaScript); their scripts then keep them live over the websocket
+and submit forms with ``fetch`` (``Accept: application/json``), which the same views answer with JSON: errors
+are shown inline without a reload. Actions go through the engine, which alone changes a status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .. import engine
+from ..definition import registry
+from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
+from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
+from . import drawing, queries
+from .forms import SchemaForm
+from .permissions import can_operate
+
+RECENT_RUNS = 12
+LOG_LINES = 500
+KEY_MAX = 255
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def visible_run(request: HttpRequest, run_id: int) -> Run:
+    return get_object_or_404(Run.objects.visible_to(request.user).select_related("workflow", "created_by"), pk=run_id)
+
+
+# --- home ------------------------------------------------------------------------------------------------------
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    stats = queries.workflow_stats(request.user)
+    cards = []
+    for info in queries.all_workflow_infos():
+        cards.append(
+            {
+                "info": info,
+                "stats": stats.get(info.name) or queries.empty_stats(),
+                "drawing": drawing.render(info.graph, compact=True),
+                "steps": sum(len(b.get("steps") or [b]) for b in info.graph.get("blocks", [])),
+            }
+        )
+    runs = list(
+        Run.objects.visible_to(request.user)
+        .select_related("workflow", "created_by")
+        .defer(*queries.LIST_DEFER)
+        .order_by("-created_at", "-id")[:RECENT_RUNS]
+    )
+    return render(
+        request,
+        "workflows/home.html",
+        {"cards": cards, "runs": _rows(runs), "has_runs": bool(runs), "live_topic": "runs"},
+    )
+
+
+def _rows(runs: list[Run]) -> list[dict[str, Any]]:
+    return [{"run": r, "progress": queries.run_progress(r)} for r in runs]
+
+
+# --- a workflow: graph, launch form, runs ---------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
+    info = queries.workflow_info(name)
+    if info is None:
+        raise Http404(f"No workflow named {name!r}")
+    form = SchemaForm(info.input_schema, prefix="input")
+    key_error = ""
+    key = ""
+    if request.method == "POST":
+        if not info.launchable:
+            return _form_failure(request, form, f"Workflow {name!r} is not deployed here: it cannot be launched", 409)
+        form.bind(request.POST)
+        key = request.POST.get("idempotency_key", "").strip()
+        if len(key) > KEY_MAX:
+            key_error = f"At most {KEY_MAX} characters"
+        if not form.has_errors and not key_error:
+            try:
+                run = engine.start(registry.get(name), form.value, user=request.user, idempotency_key=key or None)
+            except InvalidInput as exc:
+                form.add_errors(exc.errors, str(exc))
+            except UnknownWorkflow as exc:
+                return _form_failure(request, form, str(exc), 409)
+            else:
+                url = reverse("workflows:run", args=[run.pk])
+                if wants_json(request):
+                    return JsonResponse({"ok": True, "run": run.pk, "redirect": url}, status=201)
+                return redirect(url)
+        if wants_json(request):
+            errors = form.error_list()
+            if key_error:
+                errors.append({"field": "idempotency_key", "id": "f-idempotency_key", "msg": key_error})
+            return JsonResponse({"ok": False, "message": _count(errors), "errors": errors}, status=400)
+    filters, filter_errors = queries.RunFilters.parse(request.GET, workflow=name)
+    page = _page(request, filters)
+    context = {
+        "info": info,
+        "drawing": drawing.render(info.graph),
+        "form": form,
+        "key": key,
+        "key_error": key_error,
+        "filters": filters,
+        "filter_errors": filter_errors,
+        "page": page,
+        "rows": _rows(page.runs),
+        "statuses": RunStatus.values,
+        "stats": queries.workflow_stats(request.user, name=name).get(name) or queries.empty_stats(),
+        "chart": {
+            "durations": queries.duration_series(request.user, name),
+            "days": queries.daily_counts(request.user, name),
+        },
+        "live_topic": f"workflow:{name}",
+        "insertable": _insertable(request, filters),
+    }
+    status = 400 if form.has_errors or key_error else 200
+    return render(request, "workflows/workflow.html", context, status=status)
+
+
+def _count(errors: list) -> str:
+    n = len(errors)
+    return "Please fix the error below." if n == 1 else f"Please fix the {n} errors below."
+
+
+def _form_failure(request: HttpRequest, form: SchemaForm, message: str, status: int) -> HttpResponse:
+    if wants_json(request):
+        return JsonResponse({"ok": False, "message": message, "errors": []}, status=status)
+    messages.error(request, message)
+    return redirect(request.path)
+
+
+def _page(request: HttpRequest, filters: queries.RunFilters) -> queries.Page:
+    qs = filters.apply(Run.objects.visible_to(request.user))
+    try:
+        return queries.paginate(qs, request.GET.get("cursor") or None)
+    except ValueError:
+        return queries.paginate(qs, None)
+
+
+def _insertable(request: HttpRequest, filters: queries.RunFilters) -> bool:
+    """New runs may appear at the top of the table: the first page, filtered at most by workflow."""
+    return not request.GET.get("cursor") and not (
+        filters.statuses or filters.created_from or filters.created_to or filters.q
+    )
+
+
+# --- all runs --------------------------------------------------------------------------------------------------
+
+
+@login_required
+def runs_list(request: HttpRequest) -> HttpResponse:
+    filters, filter_errors = queries.RunFilters.parse(request.GET)
+    page = _page(request, filters)
+    topic = f"workflow:{filters.workflow}" if filters.workflow else "runs"
+    names = sorted({i.name for i in queries.all_workflow_infos()} | ({filters.workflow} if filters.workflow else set()))
+    return render(
+        request,
+        "workflows/runs.html",
+        {
+            "filters": filters,
+            "filter_errors": filter_errors,
+            "page": page,
+            "rows": _rows(page.runs),
+            "statuses": RunStatus.values,
+            "workflow_names": names,
+            "live_topic": topic,
+            "insertable": _insertable(request, filters),
+        },
+    )
+
+
+# --- one run ---------------------------------------------------------------------------------------------------
+
+
+@login_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = visible_run(request, run_id)
+    fragment = request.GET.get("fragment")
+    if fragment in ("actions", "summary"):
+        return render(request, f"workflows/run/_{fragment}.html", _run_context(request, run, full=False))
+    return render(request, "workflows/run.html", _run_context(request, run, full=True))
+
+
+def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
+    graph = queries.graph_of_run(run)
+    suspended = queries.resume_targets(run)
+    for i, target in enumerate(suspended):
+        target["form"] = SchemaForm(target["schema"], prefix="data", id_prefix=f"resume{i}")
+        target["payload"] = _payload(target["step"].suspend_payload)
+    events = queries.pending_events(run, graph) if run.status in RUN_ACTIVE else []
+    for i, ev in enumerate(events):
+        ev["form"] = SchemaForm(ev["schema"], prefix="data", id_prefix=f"event{i}")
+    context: dict[str, Any] = {
+        "run": run,
+        "graph": graph,
+        "related": queries.related_runs(run, request.user),
+        "can_operate": can_operate(request.user, run),
+        "is_active": run.status in RUN_ACTIVE,
+        "is_terminal": run.status in RUN_TERMINAL,
+        "can_retry": run.status in (RunStatus.FAILED, RunStatus.CANCELED),
+        "suspended": suspended,
+        "events": events,
+        "restart_choices": queries.restart_choices(graph),
+        "progress": queries.run_progress(run),
+        "pretty": {
+            "input": _pretty(run.input),
+            "output": _pretty(run.output) if run.status == RunStatus.SUCCEEDED else None,
+            "error": run.error,
+            "state": _pretty(run.state) if run.state is not None else None,
+        },
+    }
+    if full:
+        steps = queries.step_rows(run)
+        states = queries.node_states(graph, steps)
+        logs = list(
+            RunEvent.objects.filter(run=run, kind="step_log", seq__lte=run.last_seq)  # later ones come live
+            .order_by("-seq")
+            .values("seq", "step", "data", "at")[:LOG_LINES]
+        )[::-1]
+        progress: dict[str, dict[str, Any]] = {}
+        running = {st["path"] for st in steps if st["status"] == "running"}
+        if running:
+            for e in (
+                RunEvent.objects.filter(run=run, kind="step_progress", step__in=running)
+                .order_by("-seq")
+                .values("step", "data")[:200]
+            ):
+                progress.setdefault(
+                    e["step"], {"fraction": e["data"].get("fraction"), "message": e["data"].get("message", "")}
+                )
+        blocks = [
+            {
+                "index": b.get("index"),
+                "kind": b.get("kind"),
+                "ids": [n["id"] for n in b.get("steps", [])] or [b.get("id")],
+            }
+            for b in graph.get("blocks", [])
+        ]
+        context.update(
+            drawing=drawing.render(graph, states=states, interactive=True),
+            steps=steps,
+            initial={
+                "run": {
+                    "id": run.pk,
+                    "workflow": run.workflow.name,
+                    "status": run.status,
+                    "created_at": run.created_at,
+                    "started_at": run.started_at,
+                    "finished_at": run.finished_at,
+                    "last_seq": run.last_seq,
+                },
+                "steps": steps,
+                "logs": [
+                    {"seq": e["seq"], "step": e["step"], "message": (e["data"] or {}).get("message", ""), "at": e["at"]}
+                    for e in logs
+                ],
+                "blocks": blocks,
+                "progress": progress,
+                "can_operate": context["can_operate"],
+                "urls": {
+                    "api": reverse("workflows:api-run", args=[run.pk]),
+                    "page": reverse("workflows:run", args=[run.pk]),
+                },
+            },
+        )
+    return context
+
+
+def _payload(payload: Any) -> dict[str, Any] | None:
+    """A suspend payload for display: a question (its "question" or "message" key), other keys, or raw JSON."""
+    if payload is None:
+        return None
+    if isinstance(payload, dict):
+        question = payload.get("question") or payload.get("message")
+        rest = {
+            k: v if isinstance(v, str) else _pretty(v) for k, v in payload.items() if k not in ("question", "message")
+        }
+        return {"question": question if isinstance(question, str) else None, "items": rest}
+    return {
+        "question": payload if isinstance(payload, str) else None,
+        "raw": None if isinstance(payload, str) else _pretty(payload),
+    }
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+# --- run actions (POST, CSRF) ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
+    run = visible_run(request, run_id)
+    page = reverse("workflows:run", args=[run.pk])
+    if not can_operate(request.user, run):
+        return _action_result(request, page, False, "You may watch this run but not change it.", status=403)
+    form = None
+    try:
+        if action == "cancel":
+            engine.cancel(run.pk)
+            return _action_result(request, page, True, f"Run #{run.pk} canceled.")
+        if action == "retry":
+            new = engine.retry(run.pk)
+            url = reverse("workflows:run", args=[new.pk])
+            return _action_result(request, url, True, f"Retrying as run #{new.pk}.", redirect_to=url)
+        if action == "restart":
+            step = request.POST.get("from_step", "").strip()
+            if not step:
+                raise InvalidInput("Choose the step to restart from")
+            new = engine.restart(run.pk, from_step=step)
+            url = reverse("workflows:run", args=[new.pk])
+            return _action_result(request, url, True, f"Restarted from {step} as run #{new.pk}.", redirect_to=url)
+        if action == "resume":
+            step = request.POST.get("step", "").strip() or None
+            targets = queries.resume_targets(run)
+            target = next((t for t in targets if t["path"] == step), None) if step else None
+            if target is None and not step and len(targets) == 1:
+                target = targets[0]
+            form = SchemaForm(target["schema"] if target else None, prefix="data").bind(request.POST)
+            if form.has_errors:
+                raise InvalidInput("Invalid resume data")
+            engine.resume(run.pk, step=step, data=form.value)
+            return _action_result(request, page, True, f"Step {step or ''} resumed.".replace("  ", " "))
+        if action == "send-event":
+            name = request.POST.get("name", "").strip()
+            block = next((b for b in queries.graph_of_run(run).get("blocks", []) if b.get("event") == name), None)
+            form = SchemaForm((block or {}).get("output_schema") or {}, prefix="data").bind(request.POST)
+            if form.has_errors:
+                raise InvalidInput("Invalid event data")
+            engine.send_event(run.pk, name, form.value)
+            return _action_result(request, page, True, f"Event “{name}” sent.")
+    except InvalidInput as exc:
+        errors = []
+        if form is not None:
+            form.add_errors(exc.errors, "" if form.has_errors else str(exc))
+            errors = form.error_list()
+        message = _count(errors) if errors and any(e["field"] for e in errors) else str(exc)
+        return _action_result(request, page, False, message, errors=errors, status=400)
+    except InvalidTransition as exc:
+        return _action_result(request, page, False, str(exc), status=409)
+    except WorkflowsError as exc:
+        return _action_result(request, page, False, str(exc), status=400)
+    raise Http404(f"Unknown action {action!r}")
+
+
+def _action_result(
+    request: HttpRequest,
+    page: str,
+    ok: bool,
+    message: str,
+    *,
+    errors: list | None = None,
+    status: int = 200,
+    redirect_to: str | None = None,
+) -> HttpResponse:
+    if wants_json(request):
+        body: dict[str, Any] = {"ok": ok, "message": message, "errors": errors or []}
+        if redirect_to:
+            body["redirect"] = redirect_to
+        return JsonResponse(body, status=status)
+    if ok:
+        messages.success(request, message)
+    else:
+        details = "; ".join(f"{e['field'] or ''} {e['msg']}".strip() for e in errors or [])
+        messages.error(request, f"{message} {details}".strip())
+    return redirect(redirect_to or page)
