@@ -18,12 +18,14 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: venv
-	$(PYTHON) manage.py up
+	$(PYTHON) manage.py up --demo-user
 
 test: lint test-sqlite test-postgres
 
+# ruff, and the import-linter contracts that keep the app's layers apart (pyproject.toml [tool.importlinter])
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test-sqlite: venv
 	env -u DATABASE_URL $(PYTEST)

@@ -26,7 +26,8 @@ WORKER_CLASSES = {"Worker": FORKING, "SimpleWorker": SIMPLE}
 
 
 def _load_processes():
-    spec = importlib.util.spec_from_file_location("workflows_processes", BASE_DIR / "workflows" / "devserver" / "processes.py")
+    path = BASE_DIR / "workflows" / "devserver" / "processes.py"
+    spec = importlib.util.spec_from_file_location("workflows_processes", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -114,13 +114,16 @@ def check_channel_layer(app_configs: Any, **kwargs: Any) -> list:
 
 
 @register()
-def check_sqlite(app_configs: Any, databases: Any = None, **kwargs: Any) -> list:
+def check_sqlite(app_configs: Any, **kwargs: Any) -> list:
+    return sqlite_warnings(settings.DATABASES.get("default", {}))
+
+
+def sqlite_warnings(db: dict[str, Any]) -> list:
     try:
         if conf.get("SQLITE_CHECK") == "off":
             return []
     except ImproperlyConfigured:
         return []
-    db = settings.DATABASES.get("default", {})
     if db.get("ENGINE") != "django.db.backends.sqlite3" or str(db.get("NAME", "")) in ("", ":memory:"):
         return []
     return [

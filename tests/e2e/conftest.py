@@ -1,8 +1,8 @@
 """End-to-end fixtures: a real daphne, real RQ worker processes and the recovery loop (from the integration
 fixtures), Redis, the test database, and Chromium driven by Playwright.
 
-The tests skip, saying why, when ``/usr/bin/chromium`` (Debian's ``chromium`` package) or the ``playwright``
-package is missing. Playwright's own browser downloads are never used. Screenshots go to
+The tests skip, saying why (and fail under ``CI=true``), when ``/usr/bin/chromium`` (Debian's ``chromium``
+package) or the ``playwright`` package is missing. Playwright's own browser downloads are never used. Screenshots go to
 ``artifacts/screenshots/<name>.png``.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import skip_or_fail
 from tests.integration.conftest import (  # noqa: F401  (fixtures re-exported for the e2e tests)
     BASE_DIR,
     SIMPLE,
@@ -111,8 +112,11 @@ def browser(monkeypatch):
     """Chromium through Playwright, for one test (Playwright's event loop must not outlive the test: the
     Django ORM refuses to run in a thread with a running loop)."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+        skip_or_fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        skip_or_fail("the playwright package is not installed")
     # the test's own ORM calls run while Playwright's loop is "running" on this thread (in a greenlet)
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_api.sync_playwright() as pw:

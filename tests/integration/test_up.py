@@ -67,7 +67,7 @@ def test_up_serves_runs_workflows_and_stops_cleanly(tmp_path):
     }
     env.update(DJANGO_SETTINGS_MODULE="project.settings", WORKFLOWS_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
     up = subprocess.Popen(
-        [sys.executable, "manage.py", "up", "--port", str(port)],
+        [sys.executable, "manage.py", "up", "--demo-user", "--port", str(port)],
         cwd=BASE_DIR,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { LiveClient, applyEvent, emptyRun, watchRun, watchRuns } from "../../workflows/static/workflows/live.js";
+import { LiveClient, applyEvent, defaultUrl, emptyRun, livePath, watchRun, watchRuns } from "../../workflows/static/workflows/live.js";
 
 class FakeSocket {
   static all = [];
@@ -160,4 +160,27 @@ test("applyEvent follows retries and progress", () => {
   assert.deepEqual(run.steps.x.progress, { fraction: 0.5, message: "half" });
   applyEvent(run, ev("run:1", 4, "run_failed", "", { error: { message: "boom" } }));
   assert.equal(run.status, "failed");
+});
+
+test("the default websocket URL is the page's data-live-url on the page's host, ws: or wss: as the page", () => {
+  const page = (liveUrl) => ({ body: { dataset: liveUrl === undefined ? {} : { liveUrl } } });
+  assert.equal(livePath(page("/wf/ws/")), "/wf/ws/");
+  assert.equal(livePath(page(undefined)), undefined);
+  assert.equal(defaultUrl({ href: "http://127.0.0.1:8000/wf/runs/3/" }, "/wf/ws/"), "ws://127.0.0.1:8000/wf/ws/");
+  assert.equal(defaultUrl({ href: "https://example.com/ops/workflows/" }, "/ops/workflows/ws/"), "wss://example.com/ops/workflows/ws/");
+  assert.equal(defaultUrl({ protocol: "http:", host: "localhost:9000" }, "/ws/"), "ws://localhost:9000/ws/");
+  assert.equal(defaultUrl({ href: "https://a.example/" }, "wss://b.example/ws/"), "wss://b.example/ws/"); // a full URL as given
+  assert.throws(() => defaultUrl({ href: "http://a.example/" }, undefined), /data-live-url/); // no silent guess
+});
+
+test("a client made without a URL connects to the page's data-live-url", (t) => {
+  const saved = { document: globalThis.document, location: globalThis.location };
+  globalThis.document = { body: { dataset: { liveUrl: "/prefix/ws/" } } };
+  globalThis.location = { href: "https://example.com/prefix/runs/" };
+  t.after(() => Object.assign(globalThis, saved));
+  FakeSocket.all = [];
+  const live = new LiveClient(undefined, { WebSocket: FakeSocket });
+  t.after(() => live.close());
+  assert.equal(live.url, "wss://example.com/prefix/ws/");
+  assert.equal(FakeSocket.all.at(-1).url, "wss://example.com/prefix/ws/");
 });

@@ -234,3 +234,14 @@ def test_transition__query_count_does_not_grow_with_run_length(engine_db):
     with CaptureQueriesContext(connection) as ctx:
         engine.complete(sr, {"value": 1})  # ignored: already succeeded, one lock + one update
     assert len(ctx.captured_queries) <= 4
+
+
+def test_start__works_after_its_workflow_row_was_deleted(engine_db):
+    from workflows.models import Workflow as WorkflowRow
+
+    first = finished(flows.counter.start({"value": 1}))
+    Run.objects.all().delete()
+    WorkflowRow.objects.filter(name="counter").delete()  # a flushed test database, or a row deleted in the admin
+    second = finished(flows.counter.start({"value": 5}))
+    assert second.status == "succeeded" and second.output == {"value": 7}
+    assert second.workflow_id != first.workflow_id and WorkflowRow.objects.get(name="counter").version

@@ -1,4 +1,5 @@
-"""Run everything on one machine: embedded Redis, migrations, a demo admin, RQ workers, recovery loop, daphne.
+"""Run everything on one machine: embedded Redis, migrations, RQ workers, the recovery loop, daphne (and, with
+``--demo-user``, the demo's admin user).
 
 Each child runs in a session of its own, so a terminal Ctrl-C reaches only this command, which then stops
 them all: SIGTERM to every child's process group, SIGKILL after a grace period to whatever is left (forking
@@ -27,6 +28,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rq import Worker
 
+from workflows import conf
 from workflows.devserver import redis_server
 from workflows.devserver.processes import descendants
 
@@ -59,14 +61,34 @@ class Child:
     output: threading.Thread
 
 
+def project_dir() -> Path:
+    """Where the project's modules import from (the children run there)."""
+    return Path(getattr(settings, "BASE_DIR", None) or os.getcwd())
+
+
+def var_dir() -> Path:
+    """Where the embedded Redis keeps its socket and data: ``settings.VAR_DIR``, else ``<BASE_DIR>/var``."""
+    return Path(getattr(settings, "VAR_DIR", None) or project_dir() / "var")
+
+
+def asgi_application() -> str:
+    """``ASGI_APPLICATION`` ("mysite.asgi.application") as daphne names it ("mysite.asgi:application")."""
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        raise CommandError("Set ASGI_APPLICATION (README: 'Add it to your project', step 4) for daphne to serve")
+    module, _, attr = path.rpartition(".")
+    return f"{module}:{attr}"
+
+
 class Command(BaseCommand):
-    help = "Start Redis (unless REDIS_URL is set), migrate, and run RQ workers, the recovery loop and daphne."
+    help = "Start Redis (unless a Redis URL is set), migrate, and run RQ workers, the recovery loop and daphne."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="daphne bind address (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8000, help="daphne port (default 8000)")
         parser.add_argument("--workers", type=int, default=2, help="number of RQ worker processes (default 2)")
         parser.add_argument("--worker-class", help="e.g. rq.worker.SimpleWorker (default: the setting)")
+        parser.add_argument("--demo-user", action="store_true", help="create the superuser admin (DEMO_PASSWORD)")
 
     def handle(self, *args, **options) -> None:
         self.stopping = threading.Event()
@@ -80,14 +102,17 @@ class Command(BaseCommand):
         redis_proc: subprocess.Popen | None = None
         code = 0
         try:
-            url = os.environ.get("REDIS_URL", "")
+            embedded = var_dir() / "redis"
+            url = os.environ.get("REDIS_URL") or conf.settings().REDIS_URL or ""
+            if url == f"unix://{embedded / 'redis.sock'}":
+                url = ""  # the embedded server's own address (the demo's default): start it
             names = [f"worker-{i}" for i in range(1, options["workers"] + 1)]
             if url:
                 say("up", f"using Redis at {url}")
                 rq_names = [f"{n}-{socket.gethostname()}-{os.getpid()}" for n in names]  # a shared Redis
             else:
                 try:
-                    redis_proc, url = redis_server.start(settings.VAR_DIR / "redis", appendonly=True)
+                    redis_proc, url = redis_server.start(embedded, appendonly=True)
                 except RuntimeError as exc:
                     raise CommandError(f"cannot start Redis: {exc}") from None
                 pump("redis", redis_proc.stdout)
@@ -95,9 +120,10 @@ class Command(BaseCommand):
                 rq_names = names
                 self.forget_dead_workers(url, rq_names)  # left registered by a previous run that was killed
             call_command("migrate", interactive=False, verbosity=options["verbosity"])
-            Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # else whitenoise warns it is missing
-            login = self.demo_user()
-            say("up", f"open http://{options['host']}:{options['port']}/ and log in as {login}")
+            if getattr(settings, "STATIC_ROOT", None):
+                Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # else whitenoise warns it is missing
+            login = f" and log in as {self.demo_user()}" if options["demo_user"] else ""
+            say("up", f"open http://{options['host']}:{options['port']}/{login}")
 
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self.on_signal)
@@ -107,12 +133,12 @@ class Command(BaseCommand):
                 "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
                 "PYTHONUNBUFFERED": "1",
             }
-            manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+            manage = [sys.executable, "-m", "django"]  # the project's settings come from DJANGO_SETTINGS_MODULE
             worker_class = ["--worker-class", options["worker_class"]] if options["worker_class"] else []
             for label, rq_name in zip(names, rq_names, strict=True):
                 self.spawn(label, [*manage, "workflows_worker", "--name", rq_name, *worker_class], env)
             self.spawn("recovery", [*manage, "workflows_recover", "--loop"], env)
-            daphne = ["-m", "daphne", "-b", options["host"], "-p", str(options["port"]), "project.asgi:application"]
+            daphne = ["-m", "daphne", "-b", options["host"], "-p", str(options["port"]), asgi_application()]
             self.spawn("daphne", [sys.executable, *daphne], env)
             code = self.supervise(redis_proc)
         except KeyboardInterrupt:
@@ -155,7 +181,7 @@ class Command(BaseCommand):
     def spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
         proc = subprocess.Popen(
             cmd,
-            cwd=settings.BASE_DIR,
+            cwd=project_dir(),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
