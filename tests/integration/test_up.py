@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.devserver.processes import free_port
+from workflows.devserver.processes import free_port, wait_until
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -57,44 +57,80 @@ def get(opener: urllib.request.OpenerDirector, url: str, data: dict | None = Non
         return exc.code, exc.read().decode(), urllib.parse.urlsplit(exc.geturl()).path
 
 
-def test_up_serves_runs_workflows_and_stops_cleanly(tmp_path):
-    port = free_port()
-    var_dir = tmp_path / "var"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"REDIS_URL", "DATABASE_URL", "DEMO_PASSWORD", "WORKFLOWS_WORKER_CLASS", "SECRET_KEY"}
-    }
-    env.update(DJANGO_SETTINGS_MODULE="project.settings", WORKFLOWS_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
-    up = subprocess.Popen(
-        [sys.executable, "manage.py", "up", "--demo-user", "--port", str(port)],
-        cwd=BASE_DIR,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(up.stdout.readline, b"")), daemon=True)
-    reader.start()
+class Up:
+    """``manage.py up`` in a process group of its own, its output collected."""
 
-    def output() -> str:
-        return b"".join(list(lines)).decode(errors="replace")
+    def __init__(self, tmp_path, *args: str) -> None:
+        self.port = free_port()
+        self.var_dir = tmp_path / "var"
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in {"REDIS_URL", "DATABASE_URL", "DEMO_PASSWORD", "WORKFLOWS_WORKER_CLASS", "SECRET_KEY"}
+        }
+        self.env.update(
+            DJANGO_SETTINGS_MODULE="project.settings", WORKFLOWS_VAR_DIR=str(self.var_dir), PYTHONUNBUFFERED="1"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "up", "--demo-user", "--port", str(self.port), *args],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.lines: list[bytes] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stdout.readline, b"")))
+        self.reader.daemon = True
+        self.reader.start()
+        self.base = f"http://127.0.0.1:{self.port}"
 
-    try:
-        base = f"http://127.0.0.1:{port}"
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    def output(self) -> str:
+        return b"".join(list(self.lines)).decode(errors="replace")
+
+    def serving(self, opener) -> None:
         deadline = time.monotonic() + 90
         while True:
-            assert up.poll() is None, f"up exited with {up.returncode}:\n{output()}"
+            assert self.proc.poll() is None, f"up exited with {self.proc.returncode}:\n{self.output()}"
             try:
-                if get(opener, f"{base}/accounts/login/")[0] == 200:
-                    break
+                if get(opener, f"{self.base}/accounts/login/")[0] == 200:
+                    return
             except OSError:
                 pass
-            assert time.monotonic() < deadline, f"daphne never answered:\n{output()}"
+            assert time.monotonic() < deadline, f"daphne never answered:\n{self.output()}"
             time.sleep(0.3)
+
+    def run_workflow(self) -> dict:
+        run = subprocess.run(
+            [sys.executable, "manage.py", "run_workflow", "trip-planner"]
+            + ["--input", '{"city": "Paris", "days": 2}', "--wait", "60"],
+            cwd=BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{self.output()}"
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    def kill(self) -> None:
+        for pid in [self.proc.pid] * (self.proc.poll() is None) + processes_of(self.var_dir):
+            try:
+                if os.getpgid(pid) != os.getpgrp():
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.proc.wait(10)
+
+
+def test_up_serves_runs_workflows_and_stops_cleanly(tmp_path):
+    up = Up(tmp_path)
+    output, var_dir, port = up.output, up.var_dir, up.port
+    try:
+        base = up.base
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        up.serving(opener)
 
         status, page, _ = get(opener, f"{base}/admin/login/")
         assert status == 200
@@ -104,17 +140,7 @@ def test_up_serves_runs_workflows_and_stops_cleanly(tmp_path):
         assert (status, path) == (200, "/admin/"), "the demo superuser admin/admin cannot log in to the admin"
         assert 'name="password"' not in page
 
-        run = subprocess.run(
-            [sys.executable, "manage.py", "run_workflow", "trip-planner"]
-            + ["--input", '{"city": "Paris", "days": 2}', "--wait", "60"],
-            cwd=BASE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-        assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{output()}"
-        result = json.loads(run.stdout.strip().splitlines()[-1])
+        result = up.run_workflow()
         assert result["status"] == "succeeded", result
         assert result["output"]["city"] == "Paris"
 
@@ -125,19 +151,44 @@ def test_up_serves_runs_workflows_and_stops_cleanly(tmp_path):
         assert "[recovery] " in text and "[daphne] " in text, text  # children's own lines, prefixed
         assert len(processes_of(var_dir)) >= 6, "expected redis, 2 workers, recovery and daphne running"
 
-        up.send_signal(signal.SIGINT)
-        assert up.wait(20) == 0, output()
-        reader.join(5)
+        up.proc.send_signal(signal.SIGINT)
+        assert up.proc.wait(30) == 0, output()
+        up.reader.join(5)
         deadline = time.monotonic() + 5
         while processes_of(var_dir) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert processes_of(var_dir) == [], f"processes left behind:\n{output()}"
         assert "[up] stopped Redis" in output()
     finally:
-        for pid in [up.pid] * (up.poll() is None) + processes_of(var_dir):
-            try:
-                if os.getpgid(pid) != os.getpgrp():
-                    os.killpg(os.getpgid(pid), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        up.wait(10)
+        up.kill()
+
+
+def _pids(text: str, name: str) -> list[str]:
+    return re.findall(rf"\[up\] started {name} \(pid (\d+)\)", text)
+
+
+@pytest.mark.parametrize("reload", [True, False], ids=["reload", "noreload"])
+def test_up_restarts_workers_and_daphne_when_code_changes_unless_noreload(tmp_path, reload):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "tasks.py").write_text("VALUE = 1\n")
+    up = Up(tmp_path, "--watch", str(code), *([] if reload else ["--noreload"]))
+    try:
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        up.serving(opener)
+        wait_until(lambda: "restarting on code changes" in up.output() or not reload, 30, what="the watcher")
+        (code / "tasks.py").write_text("VALUE = 2\n")
+        (code / "notes.txt").write_text("not code\n")
+        if reload:
+            wait_until(lambda: len(_pids(up.output(), "daphne")) == 2, 60, what="daphne started again")
+            text = up.output()
+            assert "code changed (tasks.py): restarting" in text, text
+            for name in ("worker-1", "worker-2", "recovery", "daphne"):
+                first, second = _pids(text, name)
+                assert first != second, text
+            up.serving(opener)
+        assert up.run_workflow()["status"] == "succeeded"
+        if not reload:  # no watcher at all: the change (seconds ago now) restarted nothing
+            assert "restarting" not in up.output() and len(_pids(up.output(), "daphne")) == 1, up.output()
+    finally:
+        up.kill()

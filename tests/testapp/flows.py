@@ -160,5 +160,20 @@ def noop(ctx: StepContext, data: Num) -> Num:
 chain5 = Workflow("chain5", input=Num).then(noop).then(increment).then(double).then(increment).then(square).commit()
 
 
+@step(pool="narrow", retries=1, backoff=Backoff(initial=0, jitter=False))
+def fails_first_time_at_zero(ctx: StepContext, data: Num) -> Num:
+    if data.value == 0 and ctx.attempt == 1:
+        raise RuntimeError("the first attempt of value 0 fails")
+    return data
+
+
+@step(id="then_one_more", pool="narrow")
+def then_one_more(ctx: StepContext, data: Num) -> Num:
+    return Num(value=data.value + 1)
+
+
+admission = Workflow("admission", input=Num).then(fails_first_time_at_zero).then(then_one_more).commit()
+
+
 # the other test modules' workflows, registered with these by the app's autodiscovery
 from . import chaos_flows, control_flows, worker_flows  # noqa: E402,F401

@@ -17,7 +17,7 @@ from ..exceptions import UnknownWorkflow, WorkflowVersionError
 from ..store import statements
 from ..store.journal import Journal
 from ..store.models import RUN_ACTIVE, STEP_HOLDS_SLOT, STEP_OPEN, Run, RunStatus, StepRun, StepStatus
-from . import dispatch
+from . import dispatch, outages
 
 if TYPE_CHECKING:
     from ..definition.graph import Graph
@@ -99,10 +99,7 @@ def pump_after_commit(pools: set[str]) -> None:
     if pending is None or pending[0] is not outermost:  # a new transaction (the last one may have rolled back)
         pending = conn._workflows_pump = (outermost, set())
 
-        def pump(pools: set[str] = pending[1]) -> None:
-            dispatch.pump(set(pools))
-
-        transaction.on_commit(pump, robust=True)
+        outages.on_commit(lambda pools=pending[1]: dispatch.pump(set(pools)), "pool admission after commit")
     pending[1].update(pools)
 
 
@@ -120,7 +117,7 @@ def save(run: Run, journal: Journal, derive: bool = True, present: set[str] | No
     statements.update_fields(run, RUN_FIELDS)
     if run.parent_step_id and run.status != getattr(run, "_locked_status", None):
         run_id = run.pk
-        transaction.on_commit(lambda: _tell_parent(run_id), robust=True)
+        outages.on_commit(lambda: _tell_parent(run_id), "telling a parent run of its child's new status")
     run._locked_status = run.status
 
 

@@ -17,6 +17,9 @@ def admit(pool: str, max_parallel: int) -> list[int]:
     """pending -> queued for as many due steps of ``pool`` as it has free slots. Returns the admitted ids.
 
     The pool row's lock serialises admissions across processes, so queued + running never exceeds the limit.
+    Older runs come first (run ids grow with creation): a run already under way (a retry, a loop iteration, a
+    foreach item, its next step) is admitted before the first steps of runs created after it, however long
+    those have waited, so work in progress finishes before new work starts and no run waits behind newer ones.
     Transitions never take a pool lock, so the order pool -> runs (by id) -> steps cannot deadlock.
     """
     if _known.get(pool) != max_parallel:
@@ -31,7 +34,7 @@ def admit(pool: str, max_parallel: int) -> list[int]:
         now = timezone.now()
         candidates = list(
             StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, due_at__lte=now)
-            .order_by("due_at", "id")
+            .order_by("run_id", "due_at", "id")  # runs under way first: their retries and next steps, then newer runs
             .values_list("id", "run_id", "path", "attempt")[:free]
         )
         if not candidates:

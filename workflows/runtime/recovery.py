@@ -15,11 +15,13 @@ import logging
 import time
 from datetime import timedelta
 
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.worker import Worker
 
 from .. import conf, engine
 from ..store.models import RUN_TERMINAL, Run, StepRun, StepStatus
@@ -53,15 +55,28 @@ def _job_is_live(step_run_id: int, connection) -> bool:
     status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:  # and really in its queue: not stuck in RQ's intermediate list (see below)
         return connection.lpos(Queue.redis_queue_namespace_prefix + job.origin, job.id) is not None
+    if status == JobStatus.STARTED:  # a worker took it and has not claimed the step yet (a slow or loaded worker)
+        return _taken_recently(job, connection)
     return status in LIVE_JOB
+
+
+def _taken_recently(job: Job, connection) -> bool:
+    """A started job whose worker is registered and took it less than a lease ago (or REQUEUE_AFTER_SECONDS, if
+    longer): that worker is about to claim the step. One that took it longer ago and still has not claimed died
+    in between (its registration outlives it by minutes) or is stuck: the job is as good as lost."""
+    if not job.worker_name or not connection.exists(Worker.redis_worker_namespace_prefix + job.worker_name):
+        return False
+    patience = max(float(conf.get("LEASE_SECONDS")), float(conf.get("REQUEUE_AFTER_SECONDS")))
+    return job.started_at is not None and timezone.now() - job.started_at < timedelta(seconds=patience)
 
 
 def requeue_lost(older_than: float | None = None) -> int:
     """Enqueue again the steps queued for longer than ``older_than`` seconds whose RQ job is gone.
 
-    Gone also means a job still marked queued but no longer in its queue: a worker moved it to RQ's
-    intermediate list and then lost Redis (a restart from its own persistence keeps it there, and RQ cleans that
-    list only every few minutes). Queues hold at most the pools' free slots, so the LPOS check is cheap.
+    A job a live worker has just started is not gone: that worker claims the step soon, and enqueuing it again
+    would only make a duplicate. Gone also means a job still marked queued but no longer in its queue: a worker
+    moved it to RQ's intermediate list and then lost Redis (a restart from its own persistence keeps it there, and
+    RQ cleans that list only every few minutes). Queues hold at most the pools' free slots, so the LPOS check is cheap.
     """
     age = conf.get("REQUEUE_AFTER_SECONDS") if older_than is None else older_than
     now = timezone.now()
@@ -134,7 +149,8 @@ def loop(stop=lambda: False) -> None:
         except Exception as exc:  # database or Redis down: keep trying, never die; say so every 10 s
             if not failing_since:
                 failing_since = reported = started
-                log.warning("recovery tick failed", exc_info=True)
+                outage = isinstance(exc, DatabaseError | RedisError)  # expected: one line; anything else: its traceback
+                log.warning("recovery tick failed: %s: %s", type(exc).__name__, exc, exc_info=not outage)
             elif started - reported >= 10:
                 reported = started
                 log.warning("recovery ticks failing for %.0fs: %s", started - failing_since, exc)

@@ -239,6 +239,7 @@ class StepRun(models.Model):
         indexes = [
             models.Index(fields=["run", "block", "status"], name="workflows_steprun_block"),
             models.Index(fields=["pool", "status", "due_at"], name="workflows_steprun_ready"),
+            models.Index(fields=["pool", "status", "run", "due_at"], name="workflows_steprun_fair"),
             models.Index(fields=["status", "lease_expires_at"], name="workflows_steprun_lease"),
             models.Index(fields=["run", "step_id"], name="workflows_steprun_step"),
         ]

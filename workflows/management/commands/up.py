@@ -89,11 +89,16 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2, help="number of RQ worker processes (default 2)")
         parser.add_argument("--worker-class", help="e.g. rq.worker.SimpleWorker (default: the setting)")
         parser.add_argument("--demo-user", action="store_true", help="create the superuser admin (DEMO_PASSWORD)")
+        parser.add_argument("--noreload", action="store_true", help="do not restart the processes when code changes")
+        parser.add_argument("--watch", action="append", help="a folder whose .py files restart the processes when they "
+                            "change (repeatable; default: the project's BASE_DIR)")  # fmt: skip
 
     def handle(self, *args, **options) -> None:
         self.stopping = threading.Event()
         self.hurry = threading.Event()  # a second signal: skip the grace period
         self.children: list[Child] = []
+        self.specs: list[tuple[str, list[str], dict[str, str]]] = []  # what to start again after a code change
+        self.changed = threading.Event()  # set by the watcher thread
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
         self.check_port(options["host"], options["port"])
@@ -140,6 +145,8 @@ class Command(BaseCommand):
             self.spawn("recovery", [*manage, "workflows_recover", "--loop"], env)
             daphne = ["-m", "daphne", "-b", options["host"], "-p", str(options["port"]), asgi_application()]
             self.spawn("daphne", [sys.executable, *daphne], env)
+            if not options["noreload"]:
+                self.watch([Path(p) for p in options["watch"] or [project_dir()]])
             code = self.supervise(redis_proc)
         except KeyboardInterrupt:
             say("up", "interrupted")
@@ -179,6 +186,10 @@ class Command(BaseCommand):
         return f"admin / {password}"
 
     def spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        self.specs.append((name, cmd, env))
+        self.start(name, cmd, env)
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
         proc = subprocess.Popen(
             cmd,
             cwd=project_dir(),
@@ -196,9 +207,36 @@ class Command(BaseCommand):
             self.hurry.set()
         self.stopping.set()
 
+    def watch(self, folders: list[Path]) -> None:
+        """Restart the processes when a .py file under ``folders`` changes, so nobody debugs stale code."""
+        from watchfiles import PythonFilter, watch
+
+        ignore = [str(var_dir())]
+
+        def run() -> None:
+            for changes in watch(*folders, watch_filter=PythonFilter(ignore_paths=ignore), stop_event=self.stopping,
+                                 raise_interrupt=False):  # fmt: skip
+                files = sorted({Path(path).name for _, path in changes})
+                say("up", f"code changed ({', '.join(files[:3])}{'…' if len(files) > 3 else ''}): restarting")
+                self.changed.set()
+
+        threading.Thread(target=run, name="up-watch", daemon=True).start()
+        say("up", f"restarting on code changes in {', '.join(map(str, folders))} (--noreload: never)")
+
+    def restart(self) -> None:
+        """Stop every child as at Ctrl-C (workers finish or hand back their steps), then start them again."""
+        self.changed.clear()
+        self.shutdown()
+        self.children = []
+        for name, cmd, env in self.specs:
+            self.start(name, cmd, env)
+
     def supervise(self, redis_proc: subprocess.Popen | None) -> int:
-        """Wait for a signal (return 0) or for a child to die (return 1)."""
+        """Wait for a signal (return 0) or for a child to die (return 1); restart the children on code changes."""
         while not self.stopping.wait(0.2):
+            if self.changed.is_set():
+                self.restart()
+                continue
             for child in self.children:
                 if child.proc.poll() is not None:
                     say("up", f"{child.name} exited unexpectedly with code {child.proc.returncode}; stopping")
