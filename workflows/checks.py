@@ -60,6 +60,7 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list:
                 )
             )
     errors += _check_redis_url()
+    errors += _check_workflow_pools()
     try:
         import_string(cfg.WORKER_CLASS)
     except ImportError as exc:
@@ -70,6 +71,27 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list:
                 id="workflows.E005",
             )
         )
+    return errors
+
+
+def _check_workflow_pools() -> list:
+    """Every committed workflow's steps name pools that exist (settings may have changed since they were built)."""
+    from .definition import registry
+    from .engine import policy
+    from .exceptions import WorkflowDefinitionError
+
+    errors = []
+    for flow in registry.all_workflows():
+        try:
+            policy.check_commit(flow.graph)
+        except WorkflowDefinitionError as exc:
+            errors.append(
+                Error(
+                    f"Workflow {flow.name!r}: {exc}",
+                    hint="Add the pool to WORKFLOWS['POOLS'], or change the step's pool=.",
+                    id="workflows.E007",
+                )
+            )
     return errors
 
 

@@ -104,3 +104,9 @@ def test_checks__plain_sqlite_warns_with_the_fix_and_the_apps_engine_does_not(se
     assert checks.sqlite_warnings({**plain, "NAME": ":memory:"}) == []  # one process: nothing to contend with
     settings.WORKFLOWS = {**settings.WORKFLOWS, "SQLITE_CHECK": "off"}
     assert checks.sqlite_warnings(plain) == []
+
+
+def test_checks__a_committed_workflow_whose_pool_is_no_longer_configured(settings):
+    settings.WORKFLOWS = {**settings.WORKFLOWS, "POOLS": {"default": {}}}  # "narrow" is gone
+    errors = [m for m in checks.check_settings(None) if m.id == "workflows.E007"]
+    assert errors and all("'narrow'" in e.msg and "WORKFLOWS['POOLS']" in e.hint for e in errors)
