@@ -1,8 +1,9 @@
 """Admin: read-only views of workflows, runs, steps and the journal; actions go through the engine.
 
 Rows are never edited here (the engine alone changes a status): cancel and retry are admin actions that call
-``engine.cancel`` / ``engine.retry``. Every run links to its live page on the dashboard ("View on site"), and the
-django-rq dashboard is linked from every admin page for staff (templates/admin/base_site.html).
+``engine.cancel`` / ``engine.retry``. Every run links to its live page on the dashboard ("View on site"). The
+status badges' styles ship with the app (static/workflows/admin.css, through each ModelAdmin's ``Media``), so any
+project's admin shows them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def _badge(status: str):
     return format_html(
         '<span class="wf-badge wf-status-{}">{} {}</span>', status, STATUS_ICONS.get(status, "•"), status
     )
+
+
+class BadgeMedia:
+    css = {"all": ["workflows/admin.css"]}
 
 
 def _json(value) -> str:
@@ -157,6 +162,7 @@ def retry_runs(modeladmin, request, queryset):
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    Media = BadgeMedia
     list_display = ["id", "workflow", "colored_status", "created_by", "idempotency_key", "created_at", "took", "live"]
     list_display_links = ["id"]
     list_filter = ["status", "workflow", ("created_at", admin.DateFieldListFilter), "created_by"]
@@ -222,6 +228,7 @@ class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(StepRun)
 class StepRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    Media = BadgeMedia
     list_display = [
         "id",
         "run_link",

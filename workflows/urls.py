@@ -1,4 +1,5 @@
-"""The dashboard's URLs (a contract: ``/``, ``/workflows/<name>/``, ``/runs/``, ``/runs/<id>/``) and ``/api/``."""
+"""The dashboard's URLs, relative to wherever a project includes them (a contract: ``''``, ``workflows/<name>/``,
+``runs/``, ``runs/<id>/``, and the JSON API under ``api/``). Pages and scripts reach them by name, never by path."""
 
 from django.urls import path, re_path
 

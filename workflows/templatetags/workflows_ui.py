@@ -1,4 +1,11 @@
-"""Small filters and tags for the dashboard templates (durations, percentages, status badges, JSON)."""
+"""Small filters and tags for the dashboard templates (durations, percentages, status badges, JSON), and links
+that follow the project's URLconf (``workflows.web.links``)::
+
+    {% url_or_none 'logout' as logout_url %}{% if logout_url %}…{% endif %}   a link only where the view exists
+    {% url_template 'workflows:run' '{id}' %}                                /wf/runs/{id}/, for the scripts
+    {% queues_url as queues %}                                               django-rq's dashboard, or None
+    {% live_url %}                                                           the websocket's path
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from typing import Any
 from django import template
 from django.utils.html import format_html
 
+from ..web import links
 from ..web.drawing import STATUS_ICONS
 
 register = template.Library()
@@ -76,3 +84,27 @@ def query_with(context: Any, **changes: Any) -> str:
 @register.filter
 def thousands(value: int | None) -> str:
     return f"{int(value or 0):,}"
+
+
+# --- links -----------------------------------------------------------------------------------------------------
+
+
+@register.simple_tag
+def url_or_none(name: str, *args: Any, **kwargs: Any) -> str | None:
+    """Like ``{% url %}``, but None (shown as nothing) where the project has no such view: use it with ``as``."""
+    return links.url_or_none(name, *args, **kwargs)
+
+
+@register.simple_tag
+def url_template(name: str, *args: Any) -> str:
+    return links.url_template(name, *args)
+
+
+@register.simple_tag
+def queues_url() -> str | None:
+    return links.queues_url()
+
+
+@register.simple_tag
+def live_url() -> str:
+    return links.live_url()

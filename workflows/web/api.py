@@ -1,4 +1,5 @@
-"""The JSON API under ``/api/``: workflows, runs, and the actions on them (all through the engine).
+"""The JSON API under ``api/`` (below wherever the project mounts the dashboard): workflows, runs, and the
+actions on them (all through the engine).
 
 Session authentication (log in first); unsafe methods need the CSRF token (``X-CSRFToken`` header, from the
 ``csrftoken`` cookie). Every answer is JSON: malformed requests get ``400 {"error": ...}`` (with ``"errors"``,
@@ -21,7 +22,7 @@ from .. import engine
 from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from ..store.models import Run, RunEvent, StepRun
-from . import queries
+from . import links, queries
 from .permissions import can_operate
 
 SAFE = ("GET", "HEAD", "OPTIONS")
@@ -55,7 +56,8 @@ def endpoint(*methods: str):
         @functools.wraps(fn)
         def view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
             if not request.user.is_authenticated:
-                return error(401, "Authentication required: log in at /accounts/login/ first")
+                login = links.login_url()
+                return error(401, f"Authentication required: log in at {login} first" if login else "Log in first")
             if request.method not in allowed:
                 response = error(405, f"Method {request.method} not allowed here; use {', '.join(methods)}")
                 response["Allow"] = ", ".join(methods)

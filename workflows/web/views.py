@@ -21,7 +21,7 @@ from .. import engine
 from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
-from . import drawing, queries
+from . import drawing, links, queries
 from .forms import SchemaForm
 from .permissions import can_operate
 
@@ -272,9 +272,11 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
                 "blocks": blocks,
                 "progress": progress,
                 "can_operate": context["can_operate"],
-                "urls": {
+                "urls": {  # every URL the run page's script uses (run.js): none is built there
                     "api": reverse("workflows:api-run", args=[run.pk]),
                     "page": reverse("workflows:run", args=[run.pk]),
+                    "step": links.url_template("workflows:api-run-step", run.pk, "{path}"),
+                    "restart": reverse("workflows:run-action", args=[run.pk, "restart"]),
                 },
             },
         )

@@ -1,7 +1,7 @@
 // The workflow page's charts, drawn as SVG: the duration of each recent run (bar colour: its outcome, live) and
 // the runs of each of the last 14 days stacked by outcome.
 import { onSummaries } from "./runs.js";
-import { escapeHtml, fmtDuration, parseTime, TERMINAL } from "./ui.js";
+import { escapeHtml, fmtDuration, pageUrl, parseTime, TERMINAL } from "./ui.js";
 
 const dataEl = document.getElementById("chart-data");
 const data = dataEl ? JSON.parse(dataEl.textContent) : null;
@@ -41,7 +41,7 @@ function durationsChart(el, runs) {
     const h = Math.max(1.5, H - bottom - y(r.duration));
     const when = parseTime(r.created_at);
     parts.push(
-      `<a href="/runs/${r.id}/"><rect class="bar status-${escapeHtml(r.status)}" x="${x.toFixed(1)}" y="${(H - bottom - h).toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" rx="1.5">` +
+      `<a href="${escapeHtml(pageUrl("run", { id: r.id }))}"><rect class="bar status-${escapeHtml(r.status)}" x="${x.toFixed(1)}" y="${(H - bottom - h).toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" rx="1.5">` +
         `<title>#${r.id} ${escapeHtml(r.status)} in ${escapeHtml(fmtDuration(r.duration))}${when ? ` · ${new Date(when).toLocaleString()}` : ""}</title></rect></a>`,
     );
   });

@@ -1,7 +1,7 @@
-// Live updates for the dashboard: a client for the /ws/ protocol (docs/live-updates.md). Plain ES module.
+// Live updates for the dashboard: a client for the websocket protocol (docs/live-updates.md). Plain ES module.
 //
-//   import { LiveClient, watchRun, watchRuns } from "/static/workflows/live.js";
-//   const live = new LiveClient();                       // ws(s)://<this host>/ws/, connects at once
+//   import { LiveClient, watchRun, watchRuns } from "./live.js";
+//   const live = new LiveClient();                       // the page's data-live-url on this host, connects at once
 //   const stop = watchRun(live, 42, (run, event) => render(run));          // one run, event by event
 //   const stopList = watchRuns(live, "runs", (runs) => renderList(runs));  // or "workflow:<name>"
 //   live.onStatus((status) => badge(status));            // "connecting" | "open" | "closed"
@@ -14,14 +14,26 @@ const RUN_STATUSES = new Set(["pending", "running", "waiting", "suspended", "suc
 const STEP_STATUSES = new Set([...RUN_STATUSES, "queued", "skipped"]);
 const FATAL_ERRORS = new Set(["not_found", "unknown_topic", "too_many_subscriptions", "bad_request"]);
 
-export function defaultUrl(location = globalThis.location) {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws/`;
+/**
+ * The websocket's path as the page gives it: <body data-live-url>, which the dashboard's base.html renders from
+ * wherever the project mounted the dashboard (its prefix + "ws/"); undefined on a page without it.
+ */
+export function livePath(doc = globalThis.document) {
+  return doc?.body?.dataset?.liveUrl || undefined;
+}
+
+/** The websocket URL of `path` (default: the page's) on this page's host: ws: for http:, wss: for https:. */
+export function defaultUrl(location = globalThis.location, path = livePath()) {
+  if (!path) throw new Error("live updates: this page gives no websocket URL (<body data-live-url>, see workflows/base.html)");
+  const url = new URL(path, location.href ?? `${location.protocol}//${location.host}/`);
+  if (url.protocol === "https:") url.protocol = "wss:";
+  else if (url.protocol === "http:") url.protocol = "ws:";
+  return url.href;
 }
 
 export class LiveClient {
   /**
-   * @param {string} url  the websocket URL (default: /ws/ on this page's host)
+   * @param {string} url  the websocket URL (default: defaultUrl(), the page's data-live-url on this page's host)
    * @param {object} options  backoff {initial, max} in ms, ackEvery (frames), ackDelay (ms),
    *   pingInterval and pingTimeout (ms), WebSocket (a constructor, for tests)
    */

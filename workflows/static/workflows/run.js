@@ -2,7 +2,7 @@
 // every step attempt, the steps table, the logs, and the step panel follow the run's journal over the websocket
 // from the seq the page was rendered at. The action forms and the run's input/output/related runs are server
 // fragments, fetched again when the run's state changes.
-import { live, badge, clockTime, throttle, escapeHtml, fmtDuration, parseTime, STATUS_ICONS, TERMINAL, tick } from "./ui.js";
+import { live, badge, clockTime, throttle, escapeHtml, fmtDuration, pageUrl, parseTime, STATUS_ICONS, TERMINAL, tick } from "./ui.js";
 
 const DONE = new Set(["succeeded", "failed", "canceled", "skipped"]);
 const FOREACH_PRECEDENCE = ["failed", "running", "suspended", "waiting", "queued", "pending", "canceled"];
@@ -397,7 +397,7 @@ async function loadPanel() {
   const ticket = ++panelRequest;
   let body;
   try {
-    const response = await fetch(`${data.urls.api}steps/${encodeURIComponent(target)}/`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    const response = await fetch(data.urls.step.replace("{path}", encodeURIComponent(target)), { headers: { Accept: "application/json" }, credentials: "same-origin" });
     if (!response.ok) {
       if (ticket === panelRequest) panel.innerHTML = `<h2 id="step-panel-heading">${escapeHtml(target)}</h2><p class="muted">No details yet.</p>`;
       return;
@@ -431,7 +431,7 @@ function renderPanel(path, body) {
   if (p && a.status === "running") {
     parts.push(`<div class="progress progress-lg" role="progressbar" aria-valuenow="${Math.round(p.fraction * 100)}" aria-valuemin="0" aria-valuemax="100" aria-label="Step progress"><span style="width:${Math.round(p.fraction * 100)}%"></span></div><p class="small muted">${escapeHtml(p.message)}</p>`);
   }
-  if (child) parts.push(`<p><a class="btn btn-small" href="/runs/${child}/">Open child run #${child} →</a></p>`);
+  if (child) parts.push(`<p><a class="btn btn-small" href="${escapeHtml(pageUrl("run", { id: child }))}">Open child run #${child} →</a></p>`);
   if (a.error) {
     parts.push(
       `<div class="panel-error"><h3>Error</h3><p><strong class="mono">${escapeHtml(a.error.type)}</strong> ${escapeHtml(a.error.message)}</p>` +
@@ -465,7 +465,7 @@ function renderPanel(path, body) {
   if (data.can_operate && TERMINAL.has(run.status)) {
     const token = document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
     parts.push(
-      `<form method="post" action="${data.urls.page}restart/" data-ajax-form class="panel-actions">` +
+      `<form method="post" action="${escapeHtml(data.urls.restart)}" data-ajax-form class="panel-actions">` +
         `<input type="hidden" name="csrfmiddlewaretoken" value="${escapeHtml(token)}">` +
         `<input type="hidden" name="from_step" value="${escapeHtml(a.step_id)}">` +
         `<button type="submit" class="btn btn-small">Restart the run from ${escapeHtml(a.step_id)}</button></form>`,

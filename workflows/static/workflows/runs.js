@@ -1,7 +1,7 @@
 // Live lists of runs: every table[data-live-runs] follows its topic ("runs" or "workflow:<name>"), updating the
 // status, progress and duration of the rows it shows and, on a first page, adding new runs at the top. The home
 // page's workflow cards refresh their statistics when runs start or finish.
-import { badge, throttle, escapeHtml, fmtDuration, fmtPercent, live, parseTime, relTime, TERMINAL, tick } from "./ui.js";
+import { badge, throttle, escapeHtml, fmtDuration, fmtPercent, live, pageUrl, parseTime, relTime, TERMINAL, tick } from "./ui.js";
 
 const listeners = new Map(); // topic -> Set of fn(summary)
 const latest = new Map(); // run id -> seq of the newest summary applied
@@ -39,9 +39,9 @@ function rowHtml(s, hideWorkflow) {
   const created = parseTime(s.created_at);
   const workflow = hideWorkflow
     ? ""
-    : `<td><a href="/workflows/${encodeURIComponent(s.workflow)}/">${escapeHtml(s.workflow)}</a></td>`;
+    : `<td><a href="${escapeHtml(pageUrl("workflow", { name: s.workflow }))}">${escapeHtml(s.workflow)}</a></td>`;
   return (
-    `<td><a class="run-link mono" href="/runs/${s.id}/">#${s.id}</a></td>${workflow}` +
+    `<td><a class="run-link mono" href="${escapeHtml(pageUrl("run", { id: s.id }))}">#${s.id}</a></td>${workflow}` +
     `<td data-cell="status">${badge(s.status)}</td>` +
     `<td data-cell="progress" class="col-progress">${progressHtml(s.id, s.progress)}</td>` +
     `<td data-cell="created"><time datetime="${escapeHtml(s.created_at)}" data-relative>${created ? relTime(created) : ""}</time></td>` +
@@ -105,7 +105,7 @@ function followCards(container) {
   const refresh = throttle(async () => {
     let data;
     try {
-      const response = await fetch("/api/workflows/", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      const response = await fetch(pageUrl("apiWorkflows"), { headers: { Accept: "application/json" }, credentials: "same-origin" });
       if (!response.ok) return;
       data = await response.json();
     } catch {
@@ -126,7 +126,7 @@ function followCards(container) {
         const t = parseTime(st.last_run.created_at);
         set(
           "last_run",
-          `<a href="/runs/${st.last_run.id}/">${badge(st.last_run.status)}</a> ` +
+          `<a href="${escapeHtml(pageUrl("run", { id: st.last_run.id }))}">${badge(st.last_run.status)}</a> ` +
             `<time datetime="${escapeHtml(st.last_run.created_at)}" data-relative>${t ? relTime(t) : ""}</time>`,
         );
       }

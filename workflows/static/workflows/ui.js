@@ -34,6 +34,17 @@ export function live() {
   return client;
 }
 
+/**
+ * A URL of the dashboard, from the page: base.html renders each as a data-<name>-url attribute of <body> (from the
+ * project's URLconf, so any prefix works), with {placeholders}: pageUrl("run", { id: 42 }) -> "/wf/runs/42/",
+ * pageUrl("apiWorkflows") -> data-api-workflows-url.
+ */
+export function pageUrl(name, params = {}) {
+  const template = document.body.dataset[`${name}Url`];
+  if (template === undefined) throw new Error(`this page has no data-${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}-url`);
+  return template.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(String(params[key] ?? "")));
+}
+
 export function escapeHtml(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
