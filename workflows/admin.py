@@ -31,10 +31,6 @@ from .store.models import (
 )
 from .web.drawing import STATUS_ICONS
 
-admin.site.site_header = "Workflows administration"
-admin.site.site_title = "Workflows admin"
-admin.site.index_title = "Workflows, runs and their journal"
-
 INLINE_EVENTS = 200  # the latest journal events shown on a run's admin page; the dashboard shows them all
 
 

@@ -13,7 +13,7 @@ from django.utils.module_loading import import_string
 from . import conf
 
 REQUIRED_APPS = {
-    "django_rq": "the RQ queues the steps run on (and its dashboard at admin/rq/)",
+    "django_rq": "the RQ queues the steps run on (and its queues dashboard, wherever django_rq.urls is mounted)",
     "django.contrib.auth": "runs belong to users; every page requires login",
     "django.contrib.contenttypes": "needed by django.contrib.auth",
     "django.contrib.sessions": "the dashboard's login",

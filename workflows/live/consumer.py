@@ -1,4 +1,4 @@
-"""The websocket subscription protocol on ``/ws/`` (the protocol is documented in the README's *Live updates*).
+"""The websocket subscription protocol on ``<dashboard prefix>ws/`` (``workflows.routing``; README: *Live updates*).
 
 One ``LiveConsumer`` per connection. A subscription first reads the journal (events after ``since``), then
 streams the live events the publisher sends to the run's channel-layer group; ``seq`` orders them, drops the
