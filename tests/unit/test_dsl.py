@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from workflows import Backoff, StepContext, Workflow, WorkflowDefinitionError, step
+from workflows import Backoff, StepContext, UnknownWorkflow, Workflow, WorkflowDefinitionError, step
 from workflows.definition import registry
 
 
@@ -244,12 +244,28 @@ def test_version__an_invalid_explicit_version_is_rejected(version):
         Workflow("bad-version-demo", version=version)
 
 
-def test_registry__two_workflows_with_one_name_from_different_modules_conflict():
-    Workflow("clash-demo").then(untyped).commit()
-    other = Workflow("clash-demo").then(untyped)
-    other._module = "somewhere.else"
-    with pytest.raises(WorkflowDefinitionError, match="Two workflows"):
-        other.commit()
+def test_registry__keeps_every_committed_version_of_a_name_the_last_committed_is_the_newest(committed):
+    one = committed(Workflow("registry-demo", version="1").then(untyped))
+    two = committed(Workflow("registry-demo", version="2").then(untyped).then(untyped))
+    assert registry.get("registry-demo") is two and registry.get("registry-demo", version="1") is one
+    assert registry.versions("registry-demo") == [one, two]
+    assert registry.all_workflows().count(two) == 1 and one not in registry.all_workflows()
+    with pytest.raises(UnknownWorkflow, match="Version 3 of workflow 'registry-demo' is not deployed"):
+        registry.get("registry-demo", version="3")
+    registry.unregister(two)
+    assert registry.get("registry-demo") is one
+
+
+def test_registry__one_version_of_two_different_structures_from_two_modules_conflicts(committed):
+    committed(Workflow("clash-demo", version="1").then(untyped))
+    same = Workflow("clash-demo", version="1").then(untyped)
+    same._module = "somewhere.else"
+    assert committed(same) is registry.get("clash-demo", version="1")  # the same structure again: replaced
+    other = Workflow("clash-demo", version="1").then(untyped).then(untyped)
+    other._module = "a.third.module"
+    with pytest.raises(WorkflowDefinitionError, match="Two different workflows are named 'clash-demo' with version"):
+        committed(other)
+    assert registry.get("clash-demo") is same
 
 
 def test_backoff__grows_exponentially_is_capped_and_jittered():

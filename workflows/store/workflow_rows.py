@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..definition import registry
+from ..exceptions import UnknownWorkflow
 from .models import Workflow as WorkflowRow
 from .models import WorkflowVersion
 
@@ -18,25 +19,41 @@ if TYPE_CHECKING:
 
 
 def row_for(flow: Workflow) -> int:
-    """Id of the flow's ``Workflow`` row, created or updated to the flow's current version."""
-    graph = flow.graph
+    """Id of the workflow's one ``Workflow`` row (runs of every version point at it), brought up to the newest
+    committed version; the flow's own version (possibly an older one still deployed) is kept in WorkflowVersion."""
+    newest = _newest(flow)
     found = WorkflowRow.objects.filter(name=flow.name).values_list("pk", "version").first()
-    if found and found[1] == graph.version:
-        return found[0]
-    row, _ = WorkflowRow.objects.update_or_create(
-        name=flow.name,
-        defaults={
-            "description": flow.description,
-            "version": graph.version,
-            "graph": graph.to_json(),
-            "input_schema": graph.input.json_schema(),
-            "output_schema": graph.output.json_schema(),
-        },
-    )
-    WorkflowVersion.objects.get_or_create(workflow=row, version=graph.version, defaults={"graph": row.graph})
-    return row.pk
+    if found and found[1] == newest.version:
+        row_id = found[0]
+    else:
+        graph = newest.graph.to_json()
+        row, _ = WorkflowRow.objects.update_or_create(
+            name=flow.name,
+            defaults={
+                "description": newest.description,
+                "version": newest.version,
+                "graph": graph,
+                "input_schema": graph["input_schema"],
+                "output_schema": graph["output_schema"],
+            },
+        )
+        WorkflowVersion.objects.get_or_create(workflow=row, version=newest.version, defaults={"graph": graph})
+        row_id = row.pk
+    if flow.version != newest.version:  # a run of an older version: one more query, for its drawing
+        WorkflowVersion.objects.get_or_create(
+            workflow_id=row_id, version=flow.version, defaults={"graph": flow.graph.to_json()}
+        )
+    return row_id
+
+
+def _newest(flow: Workflow) -> Workflow:
+    try:
+        return registry.get(flow.name)
+    except UnknownWorkflow:  # a flow taken out of the registry (as undeploying does) that still starts a run
+        return flow
 
 
 def sync_all() -> None:
     for flow in registry.all_workflows():
-        row_for(flow)
+        for version in registry.versions(flow.name):
+            row_for(version)
