@@ -319,18 +319,59 @@ def test_restart__from_a_step_with_new_input(engine_db, redis_conn):
 # --- versions ------------------------------------------------------------------------------------------------
 
 
-def test_version__changing_a_workflow_mid_run_fails_the_run_clearly(engine_db):
-    original = registry.get("napping")
-    run = original.start({"value": 1})
-    changed = Workflow("napping", input=flows.Num).sleep(0.3).then(flows.double)
-    changed._module = original._module
-    changed.commit()
-    try:
-        run = finished(run)
-        assert run.status == "failed" and run.error["type"] == "WorkflowVersionError"
-        assert run.step("double") is None and run.step("increment") is None
-    finally:
-        registry.register(original)
+@pytest.fixture
+def versions_demo():
+    """Tests commit versions of "versions-demo"; afterwards the name leaves the registry."""
+    yield "versions-demo"
+    registry._flows.pop("versions-demo", None)
+
+
+def test_version__a_sleeping_run_finishes_on_its_version_after_a_new_one_is_committed(engine_db, versions_demo):
+    first = Workflow(versions_demo, input=flows.Num).sleep(0.2).then(flows.increment).commit()
+    sleeping = first.start({"value": 5})
+    assert Run.objects.get(pk=sleeping.pk).status == "waiting"
+    second = Workflow(versions_demo, input=flows.Num).sleep(0.2).then(flows.double).commit()  # a new structure
+    assert first.version != second.version and registry.get(versions_demo) is second
+    newer = registry.get(versions_demo).start({"value": 5})
+    drain()
+    sleeping.refresh_from_db()
+    newer.refresh_from_db()
+    assert (sleeping.status, sleeping.version, sleeping.output) == ("succeeded", first.version, {"value": 6})
+    assert (newer.status, newer.version, newer.output) == ("succeeded", second.version, {"value": 10})
+
+
+def test_version__a_suspended_run_resumes_on_its_version_and_an_old_flow_still_starts_on_its_own(
+    engine_db, versions_demo
+):
+    from workflows.models import Workflow as WorkflowRow
+
+    one = Workflow(versions_demo, input=flows.Num, version="1").then(cf.review).map(lambda c: "one", id="one").commit()
+    suspended = finished(one.start({"value": 1}))
+    assert suspended.status == "suspended"
+    two = Workflow(versions_demo, input=flows.Num, version="2").then(cf.review).map(lambda c: "two", id="two").commit()
+    assert [f.version for f in registry.versions(versions_demo)] == ["1", "2"]
+    assert registry.get(versions_demo) is two and registry.get(versions_demo, version="1") is one
+    again_one = one.start({"value": 2})  # flow.start on a specific flow object starts on that version
+    suspended.resume(data={"ok": True})
+    drain()
+    suspended.refresh_from_db()
+    assert (suspended.status, suspended.output) == ("succeeded", "one") and suspended.step("two") is None
+    assert again_one.version == "1"
+    row = WorkflowRow.objects.get(name=versions_demo)  # one row per name, at the newest version; each version kept
+    assert row.version == "2" and set(row.versions.values_list("version", flat=True)) == {"1", "2"}
+    assert Run.objects.filter(workflow=row).count() == 2
+
+
+def test_version__a_run_whose_version_is_undeployed_fails_naming_it(engine_db, versions_demo):
+    one = Workflow(versions_demo, input=flows.Num, version="1").sleep(0.2).then(flows.increment).commit()
+    sleeping = one.start({"value": 1})
+    Workflow(versions_demo, input=flows.Num, version="2").sleep(0.2).then(flows.double).commit()
+    registry.unregister(one)  # as a deploy of code without version 1 does
+    run = finished(sleeping)
+    assert run.status == "failed" and run.error["type"] == "WorkflowVersionError"
+    assert "started on version 1 of workflow 'versions-demo'" in run.error["message"]
+    assert "deployed: 2" in run.error["message"] and "Deploy version 1 again" in run.error["message"]
+    assert run.step("increment") is None and run.step("double") is None
 
 
 def test_wait__returns_when_suspended(engine_db):

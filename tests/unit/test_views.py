@@ -122,6 +122,31 @@ def test_workflow_page__graph_form_and_runs(alice_client):
     assert 'id="chart-data"' in html
 
 
+def test_workflow_page__lists_the_versions_with_their_runs_in_flight(alice_client, user):
+    from workflows import Workflow
+    from workflows.definition import registry
+
+    Workflow("versions-page", input=flows.Num, version="0").then(flows.increment).commit()
+    one = Workflow("versions-page", input=flows.Num, version="1").then(cf.review).commit()
+    try:
+        for value in (1, 2):
+            one.start({"value": value}, user=user)
+        drain()  # both suspended
+        Workflow("versions-page", input=flows.Num, version="2").then(cf.review).then(flows.increment).commit()
+        html = " ".join(alice_client.get("/workflows/versions-page/").content.decode().split())
+        assert 'version 2</span> <span class="chip">newest: new runs start here</span> no runs in flight </li>' in html
+        assert "version 1</span> 2 runs in flight: keep it deployed" in html
+        assert "version 0</span> no runs in flight: may be removed" in html
+        assert html.index("version 2</span>") < html.index("version 1</span>") < html.index("version 0</span>")
+        registry._flows.pop("versions-page")  # a process where none is deployed: the page shows the stored row
+        html = " ".join(alice_client.get("/workflows/versions-page/").content.decode().split())
+        assert 'version 1</span> <span class="chip chip-warn">not deployed here</span> 2 runs in flight: ' in html
+        assert "deploy it again alongside the new one, or they fail at the next step" in html
+        assert "version 2</span>" not in html  # not deployed, nothing in flight
+    finally:
+        registry._flows.pop("versions-page", None)
+
+
 def test_workflow_page__unknown_workflow_is_404(alice_client):
     assert alice_client.get("/workflows/nope/").status_code == 404
 

@@ -17,6 +17,7 @@ from .schema import TypeSpec
 from .step import ID_RE, Step
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,31}$")
 
 
 @dataclass
@@ -45,9 +46,16 @@ class Workflow:
         retries: int | None = None,
         pool: str | None = None,
         state: Any = None,
+        version: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise WorkflowDefinitionError(f"Invalid workflow name {name!r}: letters, digits, '_', '.', '-'")
+        if isinstance(version, int) and not isinstance(version, bool):
+            version = str(version)
+        if version is not None and not (isinstance(version, str) and VERSION_RE.match(version)):
+            raise WorkflowDefinitionError(
+                f"Workflow {name!r}: invalid version {version!r}: up to 32 letters, digits, '_', '.', '+', '-'"
+            )
         self.name = name
         self.input = TypeSpec(input)
         self.output = TypeSpec(output)
@@ -55,6 +63,7 @@ class Workflow:
         self.description = description
         self.retries = retries
         self.pool = pool
+        self._version = version  # None: the version is the graph's fingerprint
         self._specs: list[_Spec] = []
         self._graph = None
         self._module = sys._getframe(1).f_globals.get("__name__", "?")  # tells duplicate names apart
@@ -65,7 +74,7 @@ class Workflow:
                 raise WorkflowDefinitionError(f"Workflow {name!r}: state type needs defaults for every field") from exc
 
     def __repr__(self) -> str:
-        return f"<Workflow {self.name}{'' if self.committed else ' (uncommitted)'}>"
+        return f"<Workflow {self.name}{f' version {self.version}' if self.committed else ' (uncommitted)'}>"
 
     # building -------------------------------------------------------------------------------------------
 
@@ -164,7 +173,8 @@ class Workflow:
         return block_id
 
     def commit(self) -> Workflow:
-        """Validate, freeze and register the workflow."""
+        """Validate, freeze and register the workflow (beside its other committed versions: the newest is the last
+        committed; ``registry.get(name)`` returns it)."""
         if self.committed:
             return self
         if not self._specs:
@@ -189,6 +199,7 @@ class Workflow:
 
     @property
     def version(self) -> str:
+        """The author's ``version=``, else a hash of what the author wrote (see ``graph.compile_graph``)."""
         return self.graph.version
 
     def start(self, data: Any = None, *, user: Any = None, idempotency_key: str | None = None):
@@ -207,7 +218,14 @@ def _callable(fn: Any, what: str) -> Callable[..., Any]:
 
 
 def _as_fn(value: Any) -> Callable[..., Any]:
-    return value if callable(value) else (lambda c: value)
+    if callable(value):
+        return value
+
+    def constant(c: Any) -> Any:
+        return value
+
+    constant.__qualname__ = repr(value)  # what the drawing shows; the version covers the value (a closure cell)
+    return constant
 
 
 def _as_list(items: Any, what: str) -> list:

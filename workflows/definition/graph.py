@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import WorkflowDefinitionError
 from .backoff import Backoff
+from .fingerprint import fingerprint, source_text
 from .schema import TypeSpec
 from .step import Step
 
@@ -50,21 +50,25 @@ class Node:
     def output(self) -> TypeSpec:
         return self.step.output if self.step else self.workflow.output
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, readable: bool = True) -> dict[str, Any]:
+        """The node as stored and drawn; ``readable=False``: what its version covers (no descriptions)."""
         if self.workflow is not None:
             return {"id": self.id, "kind": "workflow", "workflow": self.workflow.name, "version": self.workflow.version}
-        return {
+        schema = _schema if readable else _shape_of
+        data = {
             "id": self.id,
             "kind": "step",
-            "description": self.step.description,
             "retries": self.retries,
             "backoff": self.backoff.to_json() if self.backoff else None,
             "timeout": self.timeout,
             "pool": self.pool,
-            "input_schema": self.step.input.json_schema(),
-            "output_schema": self.step.output.json_schema(),
-            "resume_schema": self.step.resume.json_schema() if self.step.resume else None,
+            "input_schema": schema(self.step.input),
+            "output_schema": schema(self.step.output),
+            "resume_schema": schema(self.step.resume),
         }
+        if readable:
+            data["description"] = self.step.description
+        return data
 
 
 @dataclass(frozen=True)
@@ -94,18 +98,21 @@ class Block:
             return {k: self.node(k).output.validate(v, "output") for k, v in (output or {}).items()}
         return self.output.validate(output, "output") if self.output else output
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, readable: bool = True) -> dict[str, Any]:
+        """The block as stored and drawn (conditions and functions as source text); ``readable=False``: what its
+        version covers (conditions and functions as fingerprints of their compiled code, no descriptions)."""
+        code = source_text if readable else fingerprint
         data: dict[str, Any] = {"index": self.index, "kind": self.kind}
         if self.nodes:
-            data["steps"] = [n.to_json() for n in self.nodes]
+            data["steps"] = [n.to_json(readable) for n in self.nodes]
         if self.kind in ("branch", "loop"):
-            data["conditions"] = [_source(c) for c in self.conditions]
+            data["conditions"] = [code(c) for c in self.conditions]
         if self.kind in INLINE_KINDS:
             data["id"] = self.id
         if self.kind in ("map", "sleep"):
-            data["source"] = _source(self.fn)
+            data["source"] = code(self.fn)
         if self.kind in ("map", "event"):
-            data["output_schema"] = self.output.json_schema() if self.output else {}
+            data["output_schema"] = (_schema if readable else _shape_of)(self.output) or {}
         data.update(self.options)
         return data
 
@@ -118,12 +125,14 @@ class Graph:
     output: TypeSpec
     state: TypeSpec | None
     blocks: tuple[Block, ...]
-    version: str
+    version: str  # the author's ``Workflow(..., version=)``, else the fingerprint
+    fingerprint: str = ""  # a hash of what the author wrote (``compile_graph``)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
+            "fingerprint": self.fingerprint,
             "description": self.description,
             "input_schema": self.input.json_schema(),
             "output_schema": self.output.json_schema(),
@@ -148,26 +157,6 @@ class Graph:
         raise KeyError(step_id)
 
 
-def _source(fn: Callable[..., Any] | None) -> str:
-    """Readable text of a condition or map function, for the drawing (lambdas show their expression)."""
-    if fn is None:
-        return ""
-    try:
-        text = inspect.getsource(fn).strip()
-    except (OSError, TypeError):
-        return getattr(fn, "__qualname__", repr(fn))
-    if "lambda" in text:
-        text = text[text.index("lambda") :]
-        depth = 0
-        for i, ch in enumerate(text):  # cut at the end of the lambda expression
-            depth += ch in "([{"
-            depth -= ch in ")]}"
-            if depth < 0 or (depth == 0 and ch == ","):
-                return text[:i].strip()
-        return text.rstrip(",)").strip()
-    return getattr(fn, "__qualname__", text.splitlines()[0])
-
-
 def _node(item: Step | Workflow, workflow: Workflow) -> Node:
     if not isinstance(item, Step):  # a committed workflow, nested as a child run
         return Node(step=None, workflow=item, retries=0, backoff=None, timeout=None, pool=None)
@@ -182,6 +171,10 @@ def _node(item: Step | Workflow, workflow: Workflow) -> Node:
 
 
 def compile_graph(workflow: Workflow, specs: list) -> Graph:
+    """The workflow's graph. Its fingerprint hashes what the author wrote: blocks, step ids, the options given,
+    schemas, the compiled code of conditions and functions, nested workflows' versions; never settings defaults
+    (``Node`` keeps None for what was not given), descriptions or line numbers. Its version is the author's
+    ``version=`` if given, else that fingerprint."""
     blocks = []
     for index, spec in enumerate(specs):
         if spec.kind not in NODE_KINDS + INLINE_KINDS:
@@ -193,12 +186,40 @@ def compile_graph(workflow: Workflow, specs: list) -> Graph:
         )
     shape = {
         "name": workflow.name,
-        "input_schema": workflow.input.json_schema(),
-        "output_schema": workflow.output.json_schema(),
-        "state_schema": workflow.state.json_schema() if workflow.state else None,
-        "blocks": [b.to_json() for b in blocks],
+        "input_schema": _shape_of(workflow.input),
+        "output_schema": _shape_of(workflow.output),
+        "state_schema": _shape_of(workflow.state),
+        "blocks": [b.to_json(readable=False) for b in blocks],
     }
-    version = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return Graph(
-        workflow.name, workflow.description, workflow.input, workflow.output, workflow.state, tuple(blocks), version
+        workflow.name,
+        workflow.description,
+        workflow.input,
+        workflow.output,
+        workflow.state,
+        tuple(blocks),
+        version=getattr(workflow, "_version", None) or digest,
+        fingerprint=digest,
     )
+
+
+def _schema(spec: TypeSpec | None) -> dict[str, Any] | None:
+    return spec.json_schema() if spec is not None else None
+
+
+def _shape_of(spec: TypeSpec | None) -> Any:
+    """A JSON Schema without its descriptions (a docstring or ``Field(description=)`` validates nothing)."""
+    return _without_descriptions(spec.json_schema()) if spec is not None else None
+
+
+def _without_descriptions(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {
+            k: _without_descriptions(v)
+            for k, v in schema.items()
+            if not (k == "description" and isinstance(v, str))  # a property named "description" maps to a dict
+        }
+    if isinstance(schema, list):
+        return [_without_descriptions(v) for v in schema]
+    return schema

@@ -41,17 +41,18 @@ def traceback_of(exc: BaseException) -> str:
 
 
 def graph_for(run: Run) -> Graph:
-    """The graph of the version this run started with; WorkflowVersionError when that code is gone."""
+    """The graph of the version this run started with (several versions may be committed at once);
+    WorkflowVersionError when that version is not deployed in this process."""
     name = run.workflow.name
     try:
-        flow = registry.get(name)
+        return registry.get(name, version=run.version).graph
     except UnknownWorkflow:
-        raise WorkflowVersionError(f"Workflow {name!r} is not deployed in this process") from None
-    if flow.version != run.version:
+        deployed = ", ".join(f.version for f in registry.versions(name)) or "none"
         raise WorkflowVersionError(
-            f"Run {run.pk} started on version {run.version} of {name!r}; the deployed code is version {flow.version}"
-        )
-    return flow.graph
+            f"Run {run.pk} started on version {run.version} of workflow {name!r}, which is not deployed in this "
+            f"process (deployed: {deployed}). Deploy version {run.version} again alongside the new one (keep its "
+            f"definition committed) until its runs finish"
+        ) from None
 
 
 def graph_or_fail(run: Run, journal: Journal, step: str = "") -> Graph | None:

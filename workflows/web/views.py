@@ -21,6 +21,7 @@ from .. import engine
 from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
+from ..store.workflow_rows import versions_in_flight
 from . import drawing, links, queries
 from .forms import SchemaForm
 from .permissions import can_operate
@@ -127,6 +128,7 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
         },
         "live_topic": f"workflow:{name}",
         "insertable": _insertable(request, filters),
+        "versions": versions_in_flight(name),  # counts every user's runs: whether a version may go is global
     }
     status = 400 if form.has_errors or key_error else 200
     return render(request, "workflows/workflow.html", context, status=status)
