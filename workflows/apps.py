@@ -1,3 +1,5 @@
+"""The app's configuration: at start-up it connects the layers' ports and imports every app's ``flows``."""
+
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured

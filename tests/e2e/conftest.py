@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -71,22 +72,23 @@ def _status(url: str) -> int | None:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
     except Exception:
         return None
 
 
-@pytest.fixture
-def server(live) -> str:  # noqa: F811
-    """A daphne serving ``project.asgi`` on the test database and Redis; its base URL. Listens on a socket this
-    fixture binds first (``--fd``), so there is no race for a free port."""
+def start_daphne(processes, name: str, ready_path: str, ready_status: int, **env: str) -> str:
+    """A daphne serving ``project.asgi`` on the test database and Redis (``env`` added to the workers'); its base
+    URL once ``ready_path`` answers ``ready_status``. Listens on a socket bound first (``--fd``): no port race."""
     sock = _listening_socket()
     port = sock.getsockname()[1]
-    log = live.log_dir / "daphne.log"
+    log = processes.log_dir / f"{name}.log"
     with open(log, "wb") as out:
         popen = subprocess.Popen(
             [sys.executable, "-m", "daphne", "--fd", str(sock.fileno()), "project.asgi:application"],
             cwd=BASE_DIR,
-            env=live.env,
+            env={**processes.env, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -94,17 +96,23 @@ def server(live) -> str:  # noqa: F811
             pass_fds=(sock.fileno(),),
         )
     sock.close()  # daphne holds its own copy
-    proc = Process("daphne", popen, log)
-    live.started.append(proc)  # killed, and its log printed, with the workers
+    proc = Process(name, popen, log)
+    processes.started.append(proc)  # killed, and its log printed, with the workers
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         if popen.poll() is not None:
-            pytest.fail(f"daphne exited with {popen.returncode}:\n{proc.output()}")
-        return _status(f"{url}/accounts/login/") == 200
+            pytest.fail(f"{name} exited with {popen.returncode}:\n{proc.output()}")
+        return _status(f"{url}{ready_path}") == ready_status
 
-    wait_for(up, 30, 0.1, what="daphne to serve the login page")
+    wait_for(up, 30, 0.1, what=f"{name} to serve {ready_path}")
     return url
+
+
+@pytest.fixture
+def server(live) -> str:  # noqa: F811
+    """A daphne serving the demo site; its base URL."""
+    return start_daphne(live, "daphne", "/accounts/login/", 200)
 
 
 @pytest.fixture

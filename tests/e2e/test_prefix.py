@@ -8,10 +8,6 @@ The project has no login page, so the browser gets a session made by Django's te
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 
 import pytest
 from django.test import Client
@@ -19,52 +15,18 @@ from django.test import Client
 from tests.testapp import flows
 from workflows.models import Run, RunStatus
 
-from .conftest import BASE_DIR, SIMPLE, Process, _listening_socket, wait_for
+from .conftest import SIMPLE, start_daphne
 
 pytestmark = pytest.mark.e2e
 
 LIVE_TIMEOUT = 30_000  # ms: a run's transitions, through workers and the websocket
 
 
-def _status(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except Exception:
-        return None
-
-
 @pytest.fixture
 def prefixed_server(live) -> str:
-    """A daphne serving ``project.asgi`` with tests/prefixed_settings.py (the dashboard at ``/wf/`` only)."""
-    sock = _listening_socket()
-    port = sock.getsockname()[1]
-    log = live.log_dir / "daphne-prefixed.log"
-    with open(log, "wb") as out:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "--fd", str(sock.fileno()), "project.asgi:application"],
-            cwd=BASE_DIR,
-            env={**live.env, "DJANGO_SETTINGS_MODULE": "tests.prefixed_settings"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            pass_fds=(sock.fileno(),),
-        )
-    sock.close()
-    proc = Process("daphne", popen, log)
-    live.started.append(proc)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if popen.poll() is not None:
-            pytest.fail(f"daphne exited with {popen.returncode}:\n{proc.output()}")
-        return _status(f"{url}/wf/api/") == 401  # the API answers (log in first): Django is up under /wf/
-
-    wait_for(up, 30, 0.1, what="daphne to serve /wf/api/")
-    return url
+    """A daphne serving ``project.asgi`` with tests/prefixed_settings.py (the dashboard at ``/wf/`` only); the API
+    answering 401 (log in first) says Django is up under /wf/."""
+    return start_daphne(live, "daphne-prefixed", "/wf/api/", 401, DJANGO_SETTINGS_MODULE="tests.prefixed_settings")
 
 
 def test_prefix__live_updates_links_and_fetches_follow_the_prefix(
