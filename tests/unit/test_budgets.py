@@ -1,12 +1,16 @@
 """Retry budgets: a step's own retries pay for its errors; lost workers and shutdowns pay from budgets of their own
-(``workflows.engine.budgets``). The arithmetic, then the engine's transitions on real rows."""
+(``workflows.engine.budgets``). The arithmetic, then the engine's transitions on real rows, then a shutdown seen
+by a step running in this process."""
 
 import time
+
+import pytest
 
 from tests.testapp import flows, worker_flows
 from workflows import engine
 from workflows.engine.budgets import OWN, charge
 from workflows.models import Run, RunEvent, StepRun, StepStatus
+from workflows.runtime import jobs, watchdog
 
 LIMITS = {"WORKER_LOST_RETRIES": 3, "SHUTDOWN_RETRIES": 10}
 LOST, SHUTDOWN = "WorkerLost", "WorkerShutdown"
@@ -94,3 +98,34 @@ def test_hand_back__is_journaled_and_leaves_the_steps_own_retries(engine_db):
     assert kinds[at : at + 3] == ["step_interrupted", "step_failed", "step_retrying"]
     assert events[at][1] == {"attempt": 1, "reason": "worker shutdown"}
     assert events[at + 2][1]["budget"] == "SHUTDOWN_RETRIES" and events[at + 2][1]["attempt"] == 2
+
+
+@pytest.fixture
+def shutting_down():
+    """This process's worker "got SIGTERM": ``shutting_down(grace)``; forgotten after the test."""
+    yield watchdog.request_shutdown
+    watchdog._shutdown = None
+
+
+def test_shutdown__a_step_past_the_grace_is_interrupted_and_handed_back(engine_db, shutting_down):
+    run = worker_flows.slow_flow.start({"value": 30})
+    sr = StepRun.objects.get(run=run, path="slow")
+    shutting_down(0.3)
+    started = time.monotonic()
+
+    jobs.execute_step(sr.pk)  # the step sleeps 30 s unless interrupted
+
+    assert time.monotonic() - started < 20
+    rows = list(run.steps.filter(path="slow").order_by("attempt"))
+    assert [(s.status, (s.error or {}).get("type")) for s in rows] == [("failed", SHUTDOWN), ("queued", None)]
+    assert "StepInterrupted: shutdown" in rows[0].traceback
+
+
+def test_shutdown__a_stopping_worker_runs_no_successor_itself(engine_db, shutting_down):
+    run = flows.counter.start({"value": 1})  # two fast steps: one job would run both (eager execution)
+    first = StepRun.objects.get(run=run, status=StepStatus.QUEUED)
+    shutting_down(30)
+
+    jobs.execute_step(first.pk)
+
+    assert [(s.block, s.status) for s in run.steps.order_by("block")] == [(0, "succeeded"), (1, "queued")]

@@ -104,3 +104,13 @@ def test_checks__plain_sqlite_warns_with_the_fix_and_the_apps_engine_does_not(se
     assert checks.sqlite_warnings({**plain, "NAME": ":memory:"}) == []  # one process: nothing to contend with
     settings.WORKFLOWS = {**settings.WORKFLOWS, "SQLITE_CHECK": "off"}
     assert checks.sqlite_warnings(plain) == []
+
+
+def test_conf__shutdown_and_lost_worker_budgets(settings):
+    settings.WORKFLOWS = {}
+    cfg = conf.settings()
+    assert (cfg.SHUTDOWN_GRACE_SECONDS, cfg.WORKER_LOST_RETRIES, cfg.SHUTDOWN_RETRIES) == (30.0, 3, 10)
+    settings.WORKFLOWS = {"WORKER_LOST_RETRIES": -1, "SHUTDOWN_GRACE_SECONDS": -5, "SHUTDOWN_RETRIES": 1.5}
+    [error] = checks.check_settings(None)
+    assert error.id == "workflows.E001"
+    assert all(key in error.msg for key in ("WORKER_LOST_RETRIES", "SHUTDOWN_GRACE_SECONDS", "SHUTDOWN_RETRIES"))
