@@ -106,6 +106,15 @@ def test_checks__plain_sqlite_warns_with_the_fix_and_the_apps_engine_does_not(se
     assert checks.sqlite_warnings(plain) == []
 
 
+def test_up__gives_workers_more_than_their_shutdown_grace_before_sigkill(settings):
+    from workflows.management.commands.up import grace_seconds
+
+    settings.WORKFLOWS = {"SHUTDOWN_GRACE_SECONDS": 45}
+    assert grace_seconds() > 45
+    settings.WORKFLOWS = {}
+    assert conf.get("SHUTDOWN_GRACE_SECONDS") == 30 and grace_seconds() > 30
+
+
 def test_conf__shutdown_and_lost_worker_budgets(settings):
     settings.WORKFLOWS = {}
     cfg = conf.settings()
