@@ -100,6 +100,19 @@ def test_hand_back__is_journaled_and_leaves_the_steps_own_retries(engine_db):
     assert events[at + 2][1]["budget"] == "SHUTDOWN_RETRIES" and events[at + 2][1]["attempt"] == 2
 
 
+def test_hand_back__a_step_handed_back_past_shutdown_retries_fails_the_run(engine_db, settings):
+    settings.WORKFLOWS = {**settings.WORKFLOWS, "SHUTDOWN_RETRIES": 1}
+    run = worker_flows.slow_flow.start({"value": 1})
+    for attempt in (1, 2):
+        assert engine.hand_back(claim_queued(run, "slow", f"host:{attempt}"))
+
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert [s.error["type"] for s in run.steps.filter(path="slow").order_by("attempt")] == [SHUTDOWN, SHUTDOWN]
+    assert run.error["message"].endswith("(2 such attempts; SHUTDOWN_RETRIES is 1)")
+    assert RunEvent.objects.filter(run=run, kind="step_interrupted").count() == 2
+
+
 @pytest.fixture
 def shutting_down():
     """This process's worker "got SIGTERM": ``shutting_down(grace)``; forgotten after the test."""
