@@ -39,6 +39,8 @@ WORKFLOWS = {
     "LEASE_SECONDS": float(os.environ.get("WORKFLOWS_LEASE_SECONDS", "30")),
     "EAGER_SECONDS": float(os.environ.get("WORKFLOWS_EAGER_SECONDS", "1")),
     "REQUEUE_AFTER_SECONDS": float(os.environ.get("WORKFLOWS_REQUEUE_AFTER_SECONDS", "30")),
+    "SHUTDOWN_GRACE_SECONDS": float(os.environ.get("WORKFLOWS_SHUTDOWN_GRACE_SECONDS", "30")),
+    "WORKER_LOST_RETRIES": int(os.environ.get("WORKFLOWS_WORKER_LOST_RETRIES", "3")),
     "TICK_SECONDS": 0.1,
     "DEFAULT_BACKOFF": 0.01,
 }

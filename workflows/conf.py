@@ -15,7 +15,16 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
 
 from .exceptions import WorkflowDefinitionError
 
@@ -61,6 +70,9 @@ class WorkflowsSettings(_Section):
     REQUEUE_AFTER_SECONDS: NonNegativeFloat = 30.0  # a queued step with no RQ job for this long is enqueued again
     RECONNECT_SECONDS: NonNegativeFloat = 60.0  # a worker retries reporting an outcome this long, database down
     EAGER_SECONDS: NonNegativeFloat = 1.0  # a job runs the successors handed its slot while younger; 0: never
+    SHUTDOWN_GRACE_SECONDS: NonNegativeFloat = 30.0  # after SIGTERM, a running step's time to finish before handed back
+    WORKER_LOST_RETRIES: NonNegativeInt = 3  # attempts lost with their worker retried, on top of the step's retries
+    SHUTDOWN_RETRIES: NonNegativeInt = 10  # attempts handed back by a shutting-down worker retried, likewise
     DEFAULT_RETRIES: int = Field(default=0, ge=0)
     DEFAULT_BACKOFF: NonNegativeFloat = 1.0
     DEFAULT_TIMEOUT: PositiveFloat | None = None

@@ -45,11 +45,15 @@ class StepTimeout(Exception):
 
 
 class WorkerLost(Exception):
-    """The worker running the step stopped renewing its lease."""
+    """The worker running the step died (SIGKILL, out of memory, a lost machine, a dead work horse)."""
+
+
+class WorkerShutdown(Exception):
+    """The worker running the step shut down before the step finished; it runs again on another worker."""
 
 
 class StepInterrupted(BaseException):
-    """Raised inside a running step to stop it (cancel or timeout).
+    """Raised inside a running step to stop it (cancel, timeout or its worker's shutdown).
 
     A BaseException so that a step's own `except Exception` cannot swallow it.
     """

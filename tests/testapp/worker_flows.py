@@ -3,6 +3,8 @@
 Steps record what they do in Redis, so that a test can see executions happening in other processes.
 """
 
+import os
+import signal
 import time
 
 import redis
@@ -45,3 +47,39 @@ def counted(ctx: StepContext, data: Num) -> Num:
 
 
 counted_flow = Workflow("counted", input=Num, output=Num).then(counted).commit()
+
+
+@step(retries=0)
+def slow(ctx: StepContext, data: Num) -> Num:
+    """Sleeps ``value`` seconds; records each attempt's start in Redis (``test:slow``) as ``attempt:pid``. Its own
+    errors are not retried: only infrastructure's are."""
+    _redis().rpush("test:slow", f"{ctx.attempt}:{os.getpid()}")
+    time.sleep(data.value)
+    return Num(value=data.value + 1)
+
+
+slow_flow = Workflow("slow", input=Num, output=Num).then(slow).then(add_ten).commit()
+
+
+@step(retries=0)
+def poison_pill(ctx: StepContext, data: Num) -> Num:
+    """SIGKILLs the process it runs in, at every attempt (recorded in ``test:poison`` as ``attempt:pid`` first)."""
+    _redis().rpush("test:poison", f"{ctx.attempt}:{os.getpid()}")
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(10)  # never reached
+    return data
+
+
+poison_flow = Workflow("poison", input=Num, output=Num).then(poison_pill).commit()
+
+
+@step(retries=0)
+def dies_once(ctx: StepContext, data: Num) -> Num:
+    """Its first attempt ends its process at once with ``os._exit(3)``; later attempts succeed."""
+    _redis().rpush("test:dies_once", f"{ctx.attempt}:{os.getpid()}")
+    if ctx.attempt == 1:
+        os._exit(3)
+    return Num(value=data.value + 1)
+
+
+dies_once_flow = Workflow("dies-once", input=Num, output=Num).then(dies_once).commit()

@@ -110,3 +110,22 @@ def test_checks__a_committed_workflow_whose_pool_is_no_longer_configured(setting
     settings.WORKFLOWS = {**settings.WORKFLOWS, "POOLS": {"default": {}}}  # "narrow" is gone
     errors = [m for m in checks.check_settings(None) if m.id == "workflows.E007"]
     assert errors and all("'narrow'" in e.msg and "WORKFLOWS['POOLS']" in e.hint for e in errors)
+
+
+def test_up__gives_workers_more_than_their_shutdown_grace_before_sigkill(settings):
+    from workflows.management.commands.up import grace_seconds
+
+    settings.WORKFLOWS = {"SHUTDOWN_GRACE_SECONDS": 45}
+    assert grace_seconds() > 45
+    settings.WORKFLOWS = {}
+    assert conf.get("SHUTDOWN_GRACE_SECONDS") == 30 and grace_seconds() > 30
+
+
+def test_conf__shutdown_and_lost_worker_budgets(settings):
+    settings.WORKFLOWS = {}
+    cfg = conf.settings()
+    assert (cfg.SHUTDOWN_GRACE_SECONDS, cfg.WORKER_LOST_RETRIES, cfg.SHUTDOWN_RETRIES) == (30.0, 3, 10)
+    settings.WORKFLOWS = {"WORKER_LOST_RETRIES": -1, "SHUTDOWN_GRACE_SECONDS": -5, "SHUTDOWN_RETRIES": 1.5}
+    [error] = checks.check_settings(None)
+    assert error.id == "workflows.E001"
+    assert all(key in error.msg for key in ("WORKER_LOST_RETRIES", "SHUTDOWN_GRACE_SECONDS", "SHUTDOWN_RETRIES"))

@@ -19,7 +19,17 @@ from .leases import mark_requeued, still_running
 from .policy import check_commit
 from .pools import admit
 from .start import start
-from .steps import claim, complete, complete_and_take_next, fail, interrupted, lease_expired, suspend
+from .steps import (
+    claim,
+    complete,
+    complete_and_take_next,
+    fail,
+    hand_back,
+    interrupted,
+    lease_expired,
+    suspend,
+    worker_lost,
+)
 
 core._tell_parent = child_changed  # a run's end reaches its parent (core cannot import actions: a cycle)
 
@@ -36,6 +46,7 @@ __all__ = [
     "fail",
     "fire_timer",
     "graph_for",
+    "hand_back",
     "interrupted",
     "lease_expired",
     "mark_requeued",
@@ -51,4 +62,5 @@ __all__ = [
     "still_running",
     "suspend",
     "traceback_of",
+    "worker_lost",
 ]

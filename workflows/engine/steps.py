@@ -1,4 +1,5 @@
-"""A step attempt's life in a worker: claim, then complete, fail, suspend or stop."""
+"""A step attempt's life in a worker: claim, then complete, fail, suspend or stop; or its worker is lost or shuts
+down, and it runs again (``budgets``: on a retry budget of its own, not the step's retries)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import faults
-from ..exceptions import WorkerLost
+from ..exceptions import WorkerLost, WorkerShutdown
 from ..store.journal import Journal
 from ..store.models import RUN_ACTIVE, Run, StepRun, StepStatus
-from . import handoff, policy
+from . import budgets, handoff, policy
 from .advance import after_success
 from .core import (
     error_of,
@@ -99,24 +100,61 @@ def lease_expired(step_run_id: int) -> bool:
     sr = StepRun.objects.filter(pk=step_run_id, status=StepStatus.RUNNING, lease_expires_at__lt=timezone.now()).first()
     if sr is None:
         return False
+    message = f"Worker {sr.worker or '?'} stopped renewing the lease of {sr.path} (attempt {sr.attempt})"
+    return _lost(sr, message, lease=True)
+
+
+def worker_lost(worker: str, why: str) -> int:
+    """The process ``worker`` (a name from ``running_fields``) is known to be dead, such as a forking worker's work
+    horse that died: each step still running for it fails at once as WorkerLost instead of waiting for its lease.
+    Returns how many."""
+    rows = list(StepRun.objects.filter(status=StepStatus.RUNNING, worker=worker[:200]).order_by("pk"))
+    return sum(_lost(sr, f"{why} while running {sr.path} (attempt {sr.attempt})", lease=False) for sr in rows)
+
+
+def _lost(sr: StepRun, message: str, *, lease: bool) -> bool:
     with transaction.atomic():
         run = lock(sr.run_id)
-        if not StepRun.objects.filter(pk=sr.pk, attempt=sr.attempt, lease_expires_at__lt=timezone.now()).exists():
+        expired = StepRun.objects.filter(pk=sr.pk, attempt=sr.attempt, lease_expires_at__lt=timezone.now())
+        if lease and not expired.exists():
             return False  # renewed meanwhile
         journal = Journal(run)
-        message = f"Worker {sr.worker or '?'} stopped renewing the lease of {sr.path} (attempt {sr.attempt})"
         error = error_of(WorkerLost(message), sr.path)
         done = on_failure(run, sr, error, True, "", (StepStatus.RUNNING,), journal)
         if done:
             save(run, journal)
-        faults.point("lease_expired_before_commit")
+        faults.point("lease_expired_before_commit" if lease else "worker_lost_before_commit")
+    return done
+
+
+def hand_back(sr: StepRun, reason: str = "worker shutdown", traceback: str = "") -> bool:
+    """A running step stopped by its worker's shutdown (it outlasted the grace period): the attempt fails as
+    WorkerShutdown, journaled as ``step_interrupted`` with ``reason``, and runs again at once, for another worker,
+    on the SHUTDOWN_RETRIES budget (not the step's retries)."""
+    with transaction.atomic():
+        run = lock(sr.run_id)
+        journal = Journal(run)
+        message = f"Worker {sr.worker or '?'} shut down while running {sr.path} (attempt {sr.attempt})"
+        error = error_of(WorkerShutdown(message), sr.path)
+        done = on_failure(run, sr, error, True, traceback, (StepStatus.RUNNING,), journal, reason=reason)
+        if done:
+            save(run, journal)
     return done
 
 
 def on_failure(
-    run: Run, sr: StepRun, error: dict, retryable: bool, traceback: str, expect: tuple[str, ...], journal: Journal
+    run: Run,
+    sr: StepRun,
+    error: dict,
+    retryable: bool,
+    traceback: str,
+    expect: tuple[str, ...],
+    journal: Journal,
+    *,
+    reason: str = "",
 ) -> bool:
-    """Inside a transition holding the run's lock: the attempt failed; retry it or fail the run."""
+    """Inside a transition holding the run's lock: the attempt failed; retry it or fail the run. ``reason``: why its
+    worker interrupted it (journaled as ``step_interrupted``)."""
     ended = run.status not in RUN_ACTIVE
     status = StepStatus.CANCELED if ended else StepStatus.FAILED
     if not set_step(sr, expect, status=status, error=error, traceback=traceback, finished_at=timezone.now()):
@@ -126,24 +164,30 @@ def on_failure(
     if ended:
         journal.add("step_canceled", sr.path, attempt=sr.attempt)
         return True
+    if reason:
+        journal.add("step_interrupted", sr.path, attempt=sr.attempt, reason=reason)
     journal.add("step_failed", sr.path, attempt=sr.attempt, error=error)
     graph = graph_or_fail(run, journal, sr.path)
     if graph is None:
         return True
     block = graph.blocks[sr.block]
     node = block.node(sr.step_id) if sr.kind == "step" else None
-    if retryable and node is not None and sr.attempt <= policy.retries(node):
-        delay = policy.backoff(node).delay(sr.attempt)
+    charge = budgets.charge_attempt(sr, error.get("type"), policy.retries(node)) if retryable and node else None
+    if charge is not None and charge.retry:
+        delay = 0.0 if charge.infrastructure else policy.backoff(node).delay(charge.spent)
         due = timezone.now() + timedelta(seconds=delay)
         StepRun.objects.create(
             run=run, block=sr.block, path=sr.path, step_id=sr.step_id, kind=sr.kind, index=sr.index,
             attempt=sr.attempt + 1, status=StepStatus.PENDING, pool=sr.pool, input=sr.input, due_at=due,
             resume_data=sr.resume_data, suspend_payload=sr.suspend_payload, label=sr.label,
         )  # fmt: skip
-        journal.add(
-            "step_retrying", sr.path, attempt=sr.attempt + 1, delay=round(delay, 3), due_at=due.isoformat(), error=error
-        )
+        extra = {"budget": charge.budget, "left": charge.allowed - charge.spent} if charge.infrastructure else {}
+        retry = {"attempt": sr.attempt + 1, "delay": round(delay, 3), "due_at": due.isoformat(), "error": error}
+        journal.add("step_retrying", sr.path, **retry, **extra)
     else:
+        if charge is not None and charge.infrastructure:  # a poison pill, or a step no worker lets finish
+            spent = f"{charge.spent} such attempts; {charge.budget} is {charge.allowed}"
+            error = {**error, "message": f"{error['message']} ({spent})"}
         fail_run(run, error, traceback, journal)
     return True
 

@@ -16,6 +16,7 @@ from ..engine import policy
 from ..engine.publication import holding
 from ..exceptions import Bail, InvalidInput, NonRetryableError, StepInterrupted, StepTimeout, Suspend, WorkflowsError
 from ..store.models import StepRun
+from . import watchdog
 from .retrying import retrying
 from .watchdog import Watchdog
 
@@ -23,8 +24,9 @@ log = logging.getLogger(__name__)
 eager_deadline = float("inf")  # monotonic time after which no job runs a successor itself (testing.drain sets it)
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_name(pid: int | None = None) -> str:
+    """The name a step running in process ``pid`` (this one by default) is claimed under (``StepRun.worker``)."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 def execute_step(step_run_id: int) -> None:
@@ -91,6 +93,8 @@ def _run(sr: StepRun, eager_until: float) -> StepRun | None:
         if exc.reason == "timeout":
             timeout = StepTimeout(f"Step {sr.path!r} timed out after {timeout:g}s (attempt {sr.attempt})")
             retrying(engine.fail, sr, timeout, traceback=engine.traceback_of(exc))
+        elif exc.reason == "shutdown":  # its worker is stopping: the step runs again elsewhere, retries untouched
+            retrying(engine.hand_back, sr, "worker shutdown", engine.traceback_of(exc))
         else:
             retrying(engine.interrupted, sr)
     except (InvalidInput, NonRetryableError) as exc:
@@ -99,6 +103,7 @@ def _run(sr: StepRun, eager_until: float) -> StepRun | None:
         retrying(engine.fail, sr, exc)
     else:
         faults.point("step_returned")
-        worker = sr.worker if time.monotonic() < eager_until else None
+        eager = time.monotonic() < eager_until and not watchdog.shutting_down()  # a stopping worker takes no more
+        worker = sr.worker if eager else None
         return retrying(engine.complete_and_take_next, sr, output, worker=worker)[1]
     return None

@@ -1,5 +1,6 @@
-"""Guards a running step: renews its lease, and interrupts it on timeout or when its run has ended; and sends
-the publications its worker holds back (``engine.publication.holding``) once the step has run for their window.
+"""Guards a running step: renews its lease, and interrupts it on timeout, when its run has ended or when its
+worker shuts down (``request_shutdown``, after a grace period); and sends the publications its worker holds back
+(``engine.publication.holding``) once the step has run for their window.
 
 One guard thread per process polls the database every HEARTBEAT_SECONDS for each running step. To interrupt,
 it sends SIGUSR1 to the step's thread, whose handler raises ``StepInterrupted`` in the step: a real signal also
@@ -25,6 +26,27 @@ from ..store.models import StepRun
 
 log = logging.getLogger(__name__)
 SIGNAL = signal.SIGUSR1
+_shutdown: tuple[int, float] | None = None  # (pid, monotonic time): this process's steps are interrupted from then
+
+
+def request_shutdown(grace: float) -> None:
+    """This process's worker is shutting down: running steps (and any it starts) may run ``grace`` more seconds,
+    then are interrupted with reason "shutdown" (the guard notices within a heartbeat). An earlier deadline set
+    before stays. Safe in a signal handler: it only sets a value."""
+    global _shutdown
+    at = time.monotonic() + max(0.0, grace)
+    if shutting_down() and _shutdown[1] <= at:
+        return
+    _shutdown = (os.getpid(), at)
+
+
+def shutting_down() -> bool:
+    """Has this process's worker been asked to shut down? (A forked work horse does not inherit its parent's.)"""
+    return _shutdown is not None and _shutdown[0] == os.getpid()
+
+
+def _shutdown_at() -> float | None:
+    return _shutdown[1] if shutting_down() else None
 
 
 class Watchdog:
@@ -81,6 +103,9 @@ class Watchdog:
         wake = self._next_beat
         if self.timeout:
             wake = min(wake, self._started + self.timeout)
+        shutdown = _shutdown_at()
+        if shutdown is not None:
+            wake = min(wake, shutdown)
         held = self._hold.due_at() if self._hold else None
         return wake if held is None else min(wake, held)
 
@@ -91,6 +116,10 @@ class Watchdog:
                 return False
             if self.timeout and now >= self._started + self.timeout:
                 self._interrupt("timeout")
+                return False
+            shutdown = _shutdown_at()
+            if shutdown is not None and now >= shutdown:
+                self._interrupt("shutdown")
                 return False
             held = self._hold.due_at() if self._hold else None
             if held is not None and now >= held:

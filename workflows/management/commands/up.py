@@ -3,7 +3,9 @@
 
 Each child runs in a session of its own, so a terminal Ctrl-C reaches only this command, which then stops
 them all: SIGTERM to every child's process group, SIGKILL after a grace period to whatever is left (forking
-RQ workers' work horses included: they sit in process groups of their own), and Redis last.
+RQ workers' work horses included: they sit in process groups of their own), and Redis last. The grace period
+covers the workers' own (``SHUTDOWN_GRACE_SECONDS``: a running step finishes, or is handed back to run again at
+the next start) plus ``GRACE_SECONDS``; a second Ctrl-C skips it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ from workflows import conf
 from workflows.devserver import redis_server
 from workflows.devserver.processes import descendants
 
-GRACE_SECONDS = 10.0
+GRACE_SECONDS = 10.0  # beyond the workers' SHUTDOWN_GRACE_SECONDS: to hand a step back, and exit
+
+
+def grace_seconds() -> float:
+    """How long the children have between SIGTERM and SIGKILL: more than a worker's grace for its running step."""
+    return float(conf.get("SHUTDOWN_GRACE_SECONDS")) + GRACE_SECONDS
+
+
 _print_lock = threading.Lock()
 
 
@@ -244,7 +253,8 @@ class Command(BaseCommand):
             if redis_proc is not None and redis_proc.poll() is not None:
                 say("up", f"Redis exited unexpectedly with code {redis_proc.returncode}; stopping")
                 return 1
-        say("up", "stopping...")
+        steps = f"running steps have {conf.get('SHUTDOWN_GRACE_SECONDS'):g}s to finish"
+        say("up", f"stopping... ({steps}; Ctrl-C again kills everything now)")
         return 0
 
     def shutdown(self) -> None:
@@ -253,7 +263,8 @@ class Command(BaseCommand):
             return
         family = {pid for c in self.children for pid in descendants(c.proc.pid)}
         self.signal_groups({c.proc.pid for c in self.children}, signal.SIGTERM)
-        deadline = time.monotonic() + GRACE_SECONDS
+        grace = grace_seconds()
+        deadline = time.monotonic() + grace
         while any(c.proc.poll() is None for c in self.children) and time.monotonic() < deadline:
             if self.hurry.wait(0.1):
                 break
@@ -264,7 +275,7 @@ class Command(BaseCommand):
                 groups.add(os.getpgid(pid))
         left = [c.name for c in self.children if c.proc.poll() is None]
         if left:
-            say("up", f"killing {', '.join(left)}: still running after {GRACE_SECONDS:g}s")
+            say("up", f"killing {', '.join(left)}: still running after {grace:g}s")
         self.signal_groups(groups, signal.SIGKILL)  # also catches work horses whose worker has exited
         for child in self.children:
             child.proc.wait()

@@ -1,4 +1,6 @@
-"""Run an RQ worker on the pools' queues (forking Worker or SimpleWorker, from WORKFLOWS['WORKER_CLASS'])."""
+"""Run an RQ worker on the pools' queues (forking Worker or SimpleWorker, from WORKFLOWS['WORKER_CLASS']), in the
+version of that class that shuts down gracefully on SIGTERM and reports a dead work horse at once
+(``workflows.runtime.worker``)."""
 
 import contextlib
 import logging
@@ -10,6 +12,7 @@ from django.utils.module_loading import import_string
 
 from workflows import conf
 from workflows.runtime import dispatch
+from workflows.runtime.worker import graceful
 
 log = logging.getLogger("workflows.worker")
 RESTART_DELAY = 1.0
@@ -36,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--burst", action="store_true", help="exit once the queues are empty")
 
     def handle(self, *args, **options):
-        cls = import_string(options["worker_class"]) if options["worker_class"] else conf.worker_class()
+        cls = graceful(import_string(options["worker_class"]) if options["worker_class"] else conf.worker_class())
         queues = [dispatch.get_queue(q) for q in options["queues"] or conf.queue_names()]
         worker = None
         while True:
