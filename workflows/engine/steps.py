@@ -12,7 +12,7 @@ from .. import faults
 from ..exceptions import WorkerLost
 from ..store.journal import Journal
 from ..store.models import RUN_ACTIVE, Run, StepRun, StepStatus
-from . import handoff, policy
+from . import handoff, policy, substeps
 from .advance import after_success
 from .core import (
     error_of,
@@ -83,12 +83,17 @@ def complete_and_take_next(
 
 
 def fail(sr: StepRun, exc: BaseException, *, retryable: bool = True, traceback: str | None = None) -> bool:
-    """running -> failed; a retry after its backoff if attempts remain, else the run fails."""
+    """running -> failed; a retry after its backoff if attempts remain, else the run fails. An exception with a
+    ``retry_after`` (seconds; a provider's ``Retry-After``, e.g. pydantic-ai's ``ModelHTTPError``) delays the
+    retry by at least that."""
     tb = traceback_of(exc) if traceback is None else traceback
+    retry_after = getattr(exc, "retry_after", None)
+    at_least = float(retry_after) if isinstance(retry_after, int | float) and retry_after > 0 else 0.0
     with transaction.atomic():
         run = lock(sr.run_id)
         journal = Journal(run)
-        done = on_failure(run, sr, error_of(exc, sr.path), retryable, tb, (StepStatus.RUNNING,), journal)
+        expect = (StepStatus.RUNNING,)
+        done = on_failure(run, sr, error_of(exc, sr.path), retryable, tb, expect, journal, at_least=at_least)
         if done:
             save(run, journal)
     return done
@@ -106,7 +111,7 @@ def lease_expired(step_run_id: int) -> bool:
         journal = Journal(run)
         message = f"Worker {sr.worker or '?'} stopped renewing the lease of {sr.path} (attempt {sr.attempt})"
         error = error_of(WorkerLost(message), sr.path)
-        done = on_failure(run, sr, error, True, "", (StepStatus.RUNNING,), journal)
+        done = on_failure(run, sr, error, True, "", (StepStatus.RUNNING,), journal, lost=True)
         if done:
             save(run, journal)
         faults.point("lease_expired_before_commit")
@@ -114,15 +119,19 @@ def lease_expired(step_run_id: int) -> bool:
 
 
 def on_failure(
-    run: Run, sr: StepRun, error: dict, retryable: bool, traceback: str, expect: tuple[str, ...], journal: Journal
-) -> bool:
-    """Inside a transition holding the run's lock: the attempt failed; retry it or fail the run."""
+    run: Run, sr: StepRun, error: dict, retryable: bool, traceback: str, expect: tuple[str, ...], journal: Journal,
+    *, at_least: float = 0.0, lost: bool = False,
+) -> bool:  # fmt: skip
+    """Inside a transition holding the run's lock: the attempt failed; retry it (after its backoff, and at least
+    ``at_least`` seconds) or fail the run."""
     ended = run.status not in RUN_ACTIVE
     status = StepStatus.CANCELED if ended else StepStatus.FAILED
     if not set_step(sr, expect, status=status, error=error, traceback=traceback, finished_at=timezone.now()):
         log.info("ignored failure of %s: no longer %s", sr, "/".join(expect))
         return False
     pump_after_commit({sr.pool})
+    if sr.kind == "step":  # an agent step's model requests and tool calls in flight end with it
+        substeps.close_open(run.pk, sr.block, sr.path, lost=lost)
     if ended:
         journal.add("step_canceled", sr.path, attempt=sr.attempt)
         return True
@@ -133,7 +142,7 @@ def on_failure(
     block = graph.blocks[sr.block]
     node = block.node(sr.step_id) if sr.kind == "step" else None
     if retryable and node is not None and sr.attempt <= policy.retries(node):
-        delay = policy.backoff(node).delay(sr.attempt)
+        delay = max(policy.backoff(node).delay(sr.attempt), at_least)
         due = timezone.now() + timedelta(seconds=delay)
         StepRun.objects.create(
             run=run, block=sr.block, path=sr.path, step_id=sr.step_id, kind=sr.kind, index=sr.index,

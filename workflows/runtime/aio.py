@@ -1,4 +1,6 @@
-"""Step bodies written as ``async def``: each runs on an event loop of its own in the worker's thread.
+"""Step bodies written as ``async def``: they run on the worker thread's event loop, made once per process and
+thread and kept open between steps (not ``asyncio.run``'s loop per call), so that what a step's libraries keep
+across calls (an HTTP client's connection pool, such as a model provider's) stays usable by the next step.
 
 The watchdog stops such a body by cancelling its task (from its guard thread, through the loop's thread-safe
 wake-up), so an awaiting coroutine stops at its ``await``: an HTTP request, ``asyncio.sleep``, a queue. The
@@ -9,6 +11,8 @@ signal does for a synchronous body. Code that blocks the loop without awaiting s
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from typing import Any
 
 from ..definition.context import StepContext
@@ -24,8 +28,20 @@ def call_body(step: Step, ctx: StepContext, data: Any, dog: Watchdog) -> Any:
     return run_coroutine(lambda: step.fn(ctx, data), dog)
 
 
+_loops: dict[tuple[int, int], asyncio.AbstractEventLoop] = {}
+
+
+def worker_loop() -> asyncio.AbstractEventLoop:
+    """This thread's loop for step bodies (a forked work horse makes its own)."""
+    key = (os.getpid(), threading.get_ident())
+    loop = _loops.get(key)
+    if loop is None or loop.is_closed():
+        loop = _loops[key] = asyncio.new_event_loop()
+    return loop
+
+
 def run_coroutine(make: Any, dog: Watchdog) -> Any:
-    """``asyncio.run`` a coroutine made by ``make()``, stoppable by ``dog``."""
+    """Run a coroutine made by ``make()`` to its end on ``worker_loop()``, stoppable by ``dog``."""
 
     async def main() -> Any:
         dog.attach(asyncio.get_running_loop(), asyncio.current_task())
@@ -34,8 +50,9 @@ def run_coroutine(make: Any, dog: Watchdog) -> Any:
         finally:
             dog.detach()
 
+    loop = worker_loop()
     try:
-        return asyncio.run(main())
+        return loop.run_until_complete(main())
     except asyncio.CancelledError:
         if dog.reason:
             raise StepInterrupted(dog.reason) from None
