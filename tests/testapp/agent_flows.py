@@ -133,3 +133,38 @@ budget_flow = (
     .then(agent_step(looper, id="spend", prompt=lambda c: c.data.question, max_turns=50, max_tokens_per_run=300))
     .commit()
 )
+
+
+# --- tool_pool: tool calls hold slots of a pool of their own ----------------------------------------------------
+
+
+def fan_out_script(messages, info: AgentInfo) -> ModelResponse:
+    if not _returns(messages):
+        return ModelResponse(parts=[ToolCallPart("slow_lookup", {"n": n}) for n in range(6)])
+    return ModelResponse(parts=[TextPart(f"{len(_returns(messages))} lookups")])
+
+
+fan_out = Agent(FunctionModel(fan_out_script), name="fan-out")
+
+
+@fan_out.tool_plain
+def slow_lookup(n: int) -> int:
+    """A slow lookup; records how many run at once in Redis (``test:tools:overlap``)."""
+    import time
+
+    import redis
+    from django.conf import settings
+
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    r.rpush("test:tools:overlap", r.incr("test:tools:running"))
+    time.sleep(0.2)
+    r.decr("test:tools:running")
+    ToolExecution.objects.create(tool="slow_lookup", args={"n": n}, pid=os.getpid())
+    return n
+
+
+fan_out_flow = (
+    Workflow("agent-fan-out", input=Ticket)
+    .then(agent_step(fan_out, id="fan", prompt=lambda c: c.data.question, tool_pool="narrow"))
+    .commit()
+)

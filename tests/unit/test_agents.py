@@ -241,3 +241,24 @@ def test_agent_step__usage_in_the_api_and_the_conversation_on_the_run_page(engin
     page = client.get(f"/runs/{run.pk}/").content.decode()
     assert 'id="conversation-heading"' in page and "help me now" in page and "thread c-9" in page
     assert "1 model request," in page
+
+
+def test_agent_step__tool_pool_bounds_the_tool_calls_running_at_once(engine_db, redis_conn):
+    run = finished(af.fan_out_flow.start({"question": "six lookups"}))
+    assert run.status == "succeeded", run.error
+    assert run.output == "6 lookups"
+    overlap = [int(n) for n in redis_conn.lrange("test:tools:overlap", 0, -1)]
+    assert len(overlap) == 6 and max(overlap) <= 3  # the "narrow" pool allows 3
+    tools = StepRun.objects.filter(run=run, kind="tool")
+    assert tools.count() == 6 and set(tools.values_list("pool", "status")) == {("narrow", "succeeded")}
+    assert len(executions("slow_lookup")) == 6
+
+
+def test_agent_step__tool_pool_must_be_configured_and_differ_from_the_steps_pool():
+    from workflows import WorkflowDefinitionError
+    from workflows.agents import agent_step
+
+    with pytest.raises(WorkflowDefinitionError, match="Unknown pool 'nope'"):
+        agent_step(af.fan_out, id="x", prompt=lambda c: "", tool_pool="nope")
+    with pytest.raises(WorkflowDefinitionError, match="must differ"):
+        agent_step(af.fan_out, id="x", prompt=lambda c: "", pool="narrow", tool_pool="narrow")

@@ -92,13 +92,13 @@ class Recorder:
     recorded: dict[str, StepRun]
     thread: str = ""
     budget: int | None = None
+    tool_pool: str = ""  # tool calls hold a slot of this pool while they run
     history_upto: int | None = None
     decision: dict[str, Any] | None = None  # the resume decision, for the tool call it was asked about
     requests: int = 0
     tool_counts: Counter = field(default_factory=Counter)
     tool_paths: dict[str, tuple[str, int]] = field(default_factory=dict)  # call id -> (path, order)
     asked: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # approvals to ask: (order, payload)
-    streamer: Any = None  # live tokens (agents.streaming), if the run page may watch them
 
     @property
     def parent(self) -> str:
@@ -120,7 +120,11 @@ class Recorder:
         return self.tool_paths[call_id]
 
     async def begin(self, path: str, kind: str, input: Any) -> StepRun:
-        row = await db(substeps.begin, self.ctx.step_run_id, path, kind, input)
+        pool = self.tool_pool if kind == "tool" else ""
+        wait = 0.02
+        while (row := await db(substeps.begin, self.ctx.step_run_id, path, kind, input, pool)) == substeps.BUSY:
+            await asyncio.sleep(wait)  # the tool pool is full: its slots free up as other tool calls end
+            wait = min(wait * 2, 0.5)
         if row is None:  # the agent step is no longer running (canceled, or its lease was lost)
             raise StepInterrupted("canceled")
         return row
@@ -215,21 +219,16 @@ class DurableModel(WrapperModel):
             return
         row = await self.rec.begin(path, "model", self._input(messages, sent))
         started = time.monotonic()
-        streamer = self.rec.streamer
         try:
             async with super().request_stream(
                 messages, model_settings, model_request_parameters, run_context
             ) as stream:
-                async for event in stream:
-                    if streamer is not None:
-                        await streamer.event(path, event)
+                async for _ in stream:  # the whole response, then it is recorded (tokens are not streamed live)
+                    pass
                 response = stream.get()
         except BaseException as exc:
             await self.rec.failed(row, exc)
             raise
-        finally:
-            if streamer is not None:
-                await streamer.done(path)
         await self._record(row, messages, response, started, model_request_parameters)
         yield CompletedStreamedResponse(response, model_request_parameters=model_request_parameters)
 

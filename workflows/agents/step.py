@@ -12,6 +12,7 @@ from pydantic_ai.exceptions import ModelHTTPError, UsageLimitExceeded
 from pydantic_ai.toolsets.function import FunctionToolset
 from pydantic_ai.usage import UsageLimits
 
+from .. import conf
 from ..definition.backoff import Backoff
 from ..definition.context import Context, StepContext
 from ..definition.step import Step, step
@@ -26,7 +27,6 @@ from .durable import (
     dump_messages,
     load_messages,
 )
-from .streaming import Streamer
 
 # HTTP statuses a retry cannot fix (bad request, auth, not found…); 408, 409, 425, 429 and 5xx are retried
 PERMANENT = {400, 401, 402, 403, 404, 405, 406, 410, 411, 413, 414, 415, 422}
@@ -80,9 +80,9 @@ def agent_step(
     if unknown:
         raise WorkflowDefinitionError(f"agent_step {id!r}: approval names unknown tools {sorted(unknown)}")
     if tool_pool is not None:
-        raise WorkflowDefinitionError(
-            f"agent_step {id!r}: tool_pool is not supported yet; tool calls run in the agent step's own pool"
-        )
+        conf.pool(tool_pool)  # WorkflowDefinitionError for a pool the settings do not have
+    if tool_pool is not None and tool_pool == pool:
+        raise WorkflowDefinitionError(f"agent_step {id!r}: tool_pool must differ from pool (the step holds a slot)")
     if max_turns is not None and max_turns < 1:
         raise WorkflowDefinitionError(f"agent_step {id!r}: max_turns must be >= 1")
 
@@ -104,7 +104,7 @@ def agent_step(
         thread_key = (thread(c) or "") if thread else ""
         recorder = Recorder(
             ctx=ctx, approval=approval, recorded=await db(agent_typing.recorded, ctx), thread=str(thread_key)[:200],
-            budget=max_tokens_per_run,
+            budget=max_tokens_per_run, tool_pool=tool_pool or "",
         )  # fmt: skip
         decision = ctx.resume_data.model_dump() if isinstance(ctx.resume_data, BaseModel) else ctx.resume_data
         if isinstance(ctx.suspend_payload, dict) and isinstance(decision, dict):
@@ -114,14 +114,11 @@ def agent_step(
             upto = agent_typing.history_upto(recorder.recorded, ctx.path)
             raw, recorder.history_upto = await db(agent_typing.thread_history, recorder.thread, upto, ctx)
             history = load_messages(raw) or None
-        recorder.streamer = Streamer.for_run(ctx)
         model = DurableModel(agent.model, recorder)
         toolsets = [DurableToolset(ts, recorder) for ts in agent.toolsets]
         kwargs: dict[str, Any] = {"message_history": history, "usage_limits": UsageLimits(request_limit=max_turns)}
         if output is not None:
             kwargs["output_type"] = output
-        if recorder.streamer is not None:
-            kwargs["event_stream_handler"] = recorder.streamer.handler
         try:
             with agent.override(model=model, tools=[], toolsets=toolsets):
                 result = await agent.run(prompt(c), **kwargs)

@@ -15,12 +15,23 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from .. import conf
 from ..store.conversations import SUBSTEP_KINDS, AgentMessage
 from ..store.journal import Journal
-from ..store.models import StepRun, StepStatus
-from .core import error_of, lock, save, set_step, traceback_of
+from ..store.models import STEP_HOLDS_SLOT, Pool, StepRun, StepStatus
+from .core import error_of, lock, pump_after_commit, save, set_step, traceback_of
 
-__all__ = ["SUBSTEP_KINDS", "add_final", "begin", "close_open", "end", "recorded", "thread_history", "tokens_used"]
+__all__ = [
+    "BUSY",
+    "SUBSTEP_KINDS",
+    "add_final",
+    "begin",
+    "close_open",
+    "end",
+    "recorded",
+    "thread_history",
+    "tokens_used",
+]
 
 
 def recorded(run_id: int, block: int, parent_path: str) -> dict[str, StepRun]:
@@ -32,13 +43,25 @@ def recorded(run_id: int, block: int, parent_path: str) -> dict[str, StepRun]:
     return {r.path: r for r in rows}
 
 
-def begin(step_run_id: int, path: str, kind: str, input: Any) -> StepRun | None:
+BUSY = "busy"  # begin(): the sub-step's pool has no free slot now; try again a little later
+
+
+def begin(step_run_id: int, path: str, kind: str, input: Any, pool: str = "") -> StepRun | str | None:
     """A new attempt of sub-step ``path`` of the running agent step ``step_run_id``; None if that step is no
-    longer running (canceled, its lease lost): the caller must stop."""
+    longer running (canceled, its lease lost): the caller must stop. With ``pool`` (``agent_step(tool_pool=)``)
+    the row holds a slot of that pool while it runs, taken under the pool row's lock like an admission, or
+    ``BUSY`` when the pool has none free."""
     parent = StepRun.objects.filter(pk=step_run_id).only("run_id").first()
     if parent is None:
         return None
+    if pool:
+        Pool.objects.get_or_create(name=pool, defaults={"max_parallel": conf.pool(pool).max_parallel})
     with transaction.atomic():
+        if pool:  # lock order: pool row, then run rows (as pool admission)
+            list(Pool.objects.select_for_update().filter(name=pool).values_list("name"))
+            busy = StepRun.objects.filter(pool=pool, status__in=STEP_HOLDS_SLOT).count()
+            if busy >= conf.pool(pool).max_parallel:
+                return BUSY
         run = lock(parent.run_id)
         parent = StepRun.objects.filter(pk=step_run_id, status=StepStatus.RUNNING).first()
         if parent is None:
@@ -47,7 +70,7 @@ def begin(step_run_id: int, path: str, kind: str, input: Any) -> StepRun | None:
         attempt = StepRun.objects.filter(run=run, block=parent.block, path=path).count() + 1
         row = StepRun.objects.create(
             run=run, block=parent.block, path=path, step_id=parent.step_id, kind=kind, index=parent.index,
-            attempt=attempt, status=StepStatus.RUNNING, pool="", input=input, worker=parent.worker,
+            attempt=attempt, status=StepStatus.RUNNING, pool=pool, input=input, worker=parent.worker,
             created_at=now, queued_at=now, started_at=now,
         )  # fmt: skip
         journal = Journal(run)
@@ -97,6 +120,7 @@ def end(
                 )  # fmt: skip
                 for i, m in enumerate(messages, 1)
             )
+        pump_after_commit({row.pool})  # a tool_pool slot freed: admit the pool's waiting steps
         save(run, journal, derive=False)
     return True
 
@@ -135,10 +159,14 @@ def close_open(run_id: int, block: int, parent_path: str, *, lost: bool = False)
         run_id=run_id, block=block, path__startswith=f"{parent_path}/", kind__in=SUBSTEP_KINDS,
         status=StepStatus.RUNNING,
     )  # fmt: skip
+    pools = set(rows.exclude(pool="").values_list("pool", flat=True))
     if lost:
         error = error_of(WorkerLost(f"the worker running {parent_path!r} was lost"), parent_path)
-        return rows.update(status=StepStatus.FAILED, error=error, finished_at=timezone.now())
-    return rows.update(status=StepStatus.CANCELED, finished_at=timezone.now())
+        count = rows.update(status=StepStatus.FAILED, error=error, finished_at=timezone.now())
+    else:
+        count = rows.update(status=StepStatus.CANCELED, finished_at=timezone.now())
+    pump_after_commit(pools)
+    return count
 
 
 def tokens_used(run_id: int) -> int:
