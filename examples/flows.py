@@ -274,3 +274,6 @@ research_digest = (
     .then(publish_digest)
     .commit()
 )
+
+
+from . import support_desk  # noqa: E402,F401  (the agent demo: registered with the others)

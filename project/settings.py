@@ -116,7 +116,7 @@ REDIS_URL = os.environ.get("REDIS_URL", f"unix://{VAR_DIR / 'redis' / 'redis.soc
 # RQ_QUEUES and CHANNEL_LAYERS are derived from REDIS_URL by the app (README: "Add it to your project").
 WORKFLOWS = {
     "REDIS_URL": REDIS_URL,
-    "POOLS": {"default": {"queue": "default", "max_parallel": 10}},
+    "POOLS": {"default": {"queue": "default", "max_parallel": 10}, "llm": {"queue": "default", "max_parallel": 2}},
     "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.Worker"),
 }
 

@@ -21,3 +21,18 @@ class StepExecution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}:{self.path}:{self.attempt}"
+
+
+class ToolExecution(models.Model):
+    """One execution of an agent tool's body (the agent tests count them: a replayed call does not run)."""
+
+    tool = models.CharField(max_length=100)
+    args = models.JSONField(default=dict)
+    pid = models.IntegerField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "testapp"
+
+    def __str__(self) -> str:
+        return f"{self.tool}({self.args})"

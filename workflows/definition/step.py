@@ -30,6 +30,9 @@ class Step:
     pool: str | None = None
     resume: TypeSpec | None = None
     description: str = ""
+    is_async: bool = False  # an ``async def`` body: the worker runs it on an event loop of its own
+    # (suspend_payload, resume data) -> None, raising InvalidInput: checks resume data beyond ``resume``'s type
+    check_resume: Callable[[Any, Any], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Step {self.id}>"
@@ -56,7 +59,8 @@ def step(
     resume: Any = None,
     description: str | None = None,
 ) -> Any:
-    """Declare a step: ``def f(ctx: StepContext, data: In) -> Out``; input/output types come from the hints."""
+    """Declare a step: ``def f(ctx: StepContext, data: In) -> Out`` (or ``async def``); input/output types come
+    from the hints."""
 
     def make(func: Callable[..., Any]) -> Step:
         if not callable(func):
@@ -82,6 +86,7 @@ def step(
             pool=pool,
             resume=TypeSpec(resume) if resume is not None else None,
             description=description if description is not None else inspect.getdoc(func) or "",
+            is_async=inspect.iscoroutinefunction(func),
         )
 
     return make(fn) if fn is not None else make

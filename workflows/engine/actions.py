@@ -69,6 +69,8 @@ def resume(run_id: int, step: str | None = None, label: str | None = None, data:
     node = graph_for(run).blocks[sr.block].node(sr.step_id)
     spec = node.step.resume
     resume_json = spec.dump(spec.validate(data, "resume data")) if spec else jsonable(data)
+    if node.step.check_resume is not None:  # e.g. an agent step checks edited tool arguments (InvalidInput)
+        node.step.check_resume(sr.suspend_payload, resume_json)
     with transaction.atomic():
         run = _lock_active(run_id, "resume it")
         fields = {"status": StepStatus.PENDING, "resume_data": resume_json, "due_at": timezone.now()}

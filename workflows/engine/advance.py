@@ -11,6 +11,7 @@ from ..definition.context import Context
 from ..definition.schema import jsonable
 from ..exceptions import InvalidInput
 from ..store import statements
+from ..store.conversations import SUBSTEP_KINDS
 from ..store.journal import Journal
 from ..store.models import InboundEvent, Run, StepRun, StepStatus
 from ..store.workflow_rows import row_for
@@ -184,6 +185,7 @@ def block_output(run: Run, graph: Graph, index: int) -> Any:
     block = graph.blocks[index]
     rows = list(
         StepRun.objects.filter(run=run, block=index, status=StepStatus.SUCCEEDED)
+        .exclude(kind__in=SUBSTEP_KINDS)  # an agent step's model requests and tool calls
         .order_by("index", "pk")
         .values_list("path", "output")
     )
@@ -201,7 +203,7 @@ def after_success(run: Run, graph: Graph, sr: StepRun, journal: Journal) -> None
     if block.kind == "loop":
         return _loop_next(run, graph, block, sr, journal)
     if block.kind == "foreach":
-        rows = StepRun.objects.filter(run=run, block=block.index)
+        rows = StepRun.objects.filter(run=run, block=block.index).exclude(kind__in=SUBSTEP_KINDS)
         total = rows.filter(attempt=1).count()
         completed = rows.filter(status=StepStatus.SUCCEEDED).count()
         journal.add("foreach_progress", block.id, completed=completed, total=total)

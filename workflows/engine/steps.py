@@ -13,7 +13,7 @@ from .. import faults
 from ..exceptions import WorkerLost, WorkerShutdown
 from ..store.journal import Journal
 from ..store.models import RUN_ACTIVE, Run, StepRun, StepStatus
-from . import budgets, handoff, policy
+from . import budgets, handoff, policy, substeps
 from .advance import after_success
 from .core import (
     error_of,
@@ -84,12 +84,17 @@ def complete_and_take_next(
 
 
 def fail(sr: StepRun, exc: BaseException, *, retryable: bool = True, traceback: str | None = None) -> bool:
-    """running -> failed; a retry after its backoff if attempts remain, else the run fails."""
+    """running -> failed; a retry after its backoff if attempts remain, else the run fails. An exception with a
+    ``retry_after`` (seconds; a provider's ``Retry-After``, e.g. pydantic-ai's ``ModelHTTPError``) delays the
+    retry by at least that."""
     tb = traceback_of(exc) if traceback is None else traceback
+    retry_after = getattr(exc, "retry_after", None)
+    at_least = float(retry_after) if isinstance(retry_after, int | float) and retry_after > 0 else 0.0
     with transaction.atomic():
         run = lock(sr.run_id)
         journal = Journal(run)
-        done = on_failure(run, sr, error_of(exc, sr.path), retryable, tb, (StepStatus.RUNNING,), journal)
+        expect = (StepStatus.RUNNING,)
+        done = on_failure(run, sr, error_of(exc, sr.path), retryable, tb, expect, journal, at_least=at_least)
         if done:
             save(run, journal)
     return done
@@ -120,7 +125,7 @@ def _lost(sr: StepRun, message: str, *, lease: bool) -> bool:
             return False  # renewed meanwhile
         journal = Journal(run)
         error = error_of(WorkerLost(message), sr.path)
-        done = on_failure(run, sr, error, True, "", (StepStatus.RUNNING,), journal)
+        done = on_failure(run, sr, error, True, "", (StepStatus.RUNNING,), journal, lost=True)
         if done:
             save(run, journal)
         faults.point("lease_expired_before_commit" if lease else "worker_lost_before_commit")
@@ -143,24 +148,20 @@ def hand_back(sr: StepRun, reason: str = "worker shutdown", traceback: str = "")
 
 
 def on_failure(
-    run: Run,
-    sr: StepRun,
-    error: dict,
-    retryable: bool,
-    traceback: str,
-    expect: tuple[str, ...],
-    journal: Journal,
-    *,
-    reason: str = "",
-) -> bool:
-    """Inside a transition holding the run's lock: the attempt failed; retry it or fail the run. ``reason``: why its
-    worker interrupted it (journaled as ``step_interrupted``)."""
+    run: Run, sr: StepRun, error: dict, retryable: bool, traceback: str, expect: tuple[str, ...], journal: Journal,
+    *, reason: str = "", at_least: float = 0.0, lost: bool = False,
+) -> bool:  # fmt: skip
+    """Inside a transition holding the run's lock: the attempt failed; retry it (after its backoff, and at least
+    ``at_least`` seconds: a provider's Retry-After) or fail the run. ``reason``: why its worker interrupted it
+    (journaled as ``step_interrupted``); ``lost``: its worker is gone (its open sub-steps end as lost too)."""
     ended = run.status not in RUN_ACTIVE
     status = StepStatus.CANCELED if ended else StepStatus.FAILED
     if not set_step(sr, expect, status=status, error=error, traceback=traceback, finished_at=timezone.now()):
         log.info("ignored failure of %s: no longer %s", sr, "/".join(expect))
         return False
     pump_after_commit({sr.pool})
+    if sr.kind == "step":  # an agent step's model requests and tool calls in flight end with it
+        substeps.close_open(run.pk, sr.block, sr.path, lost=lost)
     if ended:
         journal.add("step_canceled", sr.path, attempt=sr.attempt)
         return True
@@ -174,7 +175,7 @@ def on_failure(
     node = block.node(sr.step_id) if sr.kind == "step" else None
     charge = budgets.charge_attempt(sr, error.get("type"), policy.retries(node)) if retryable and node else None
     if charge is not None and charge.retry:
-        delay = 0.0 if charge.infrastructure else policy.backoff(node).delay(charge.spent)
+        delay = 0.0 if charge.infrastructure else max(policy.backoff(node).delay(charge.spent), at_least)
         due = timezone.now() + timedelta(seconds=delay)
         StepRun.objects.create(
             run=run, block=sr.block, path=sr.path, step_id=sr.step_id, kind=sr.kind, index=sr.index,

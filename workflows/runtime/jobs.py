@@ -17,6 +17,7 @@ from ..engine.publication import holding
 from ..exceptions import Bail, InvalidInput, NonRetryableError, StepInterrupted, StepTimeout, Suspend, WorkflowsError
 from ..store.models import StepRun
 from . import watchdog
+from .aio import call_body
 from .retrying import retrying
 from .watchdog import Watchdog
 
@@ -81,9 +82,9 @@ def _run(sr: StepRun, eager_until: float) -> StepRun | None:
     )  # fmt: skip
     step = node.step
     try:
-        with Watchdog(sr, timeout, ctx._cancel):
+        with Watchdog(sr, timeout, ctx._cancel) as dog:
             data = step.input.validate(sr.input, f"input of step {sr.path!r}")
-            result = step.fn(ctx, data)
+            result = call_body(step, ctx, data, dog)
         output = step.output.dump(result, f"output of step {sr.path!r}")
     except Bail as bail:
         retrying(engine.complete, sr, jsonable(bail.output), bail=True)

@@ -4,8 +4,10 @@ worker shuts down (``request_shutdown``, after a grace period); and sends the pu
 
 One guard thread per process polls the database every HEARTBEAT_SECONDS for each running step. To interrupt,
 it sends SIGUSR1 to the step's thread, whose handler raises ``StepInterrupted`` in the step: a real signal also
-breaks a blocking sleep or socket wait. This works alike in RQ's forking Worker (the job runs in the work horse's
-main thread) and in SimpleWorker. Off the main thread it falls back to an asynchronous exception.
+breaks a blocking sleep or socket wait. An ``async def`` body (``runtime.aio``) is stopped by cancelling its task
+instead, so that the coroutine stops at its ``await`` and its ``finally`` blocks and context managers run.
+Signals work alike in RQ's forking Worker (the job runs in the work horse's main thread) and in SimpleWorker.
+Off the main thread it falls back to an asynchronous exception.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Watchdog:
         self._armed = False
         self._done = False
         self._lock = threading.Lock()  # held by a check in progress; __exit__ waits for it
+        self._loop = self._task = None  # the event loop and task of an async body (``attach``)
 
     def __enter__(self) -> Watchdog:
         self._target = threading.current_thread()
@@ -82,6 +85,17 @@ class Watchdog:
             signal.signal(SIGNAL, self._previous)
         return False
 
+    def attach(self, loop, task) -> None:
+        """An async body runs as ``task`` on ``loop``: interrupting it cancels the task."""
+        with self._lock:
+            self._loop, self._task = loop, task
+            if self.reason:  # interrupted before the task existed
+                task.cancel()
+
+    def detach(self) -> None:
+        with self._lock:
+            self._loop = self._task = None
+
     def _on_signal(self, signum, frame) -> None:
         if self._armed and self.reason:
             self._armed = False
@@ -91,7 +105,9 @@ class Watchdog:
         self.reason = reason
         if reason == "canceled":
             self.cancel_event.set()
-        if self._on_main:
+        if self._task is not None:  # called under self._lock, like attach and detach
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        elif self._on_main:
             signal.pthread_kill(self._target.ident, SIGNAL)
         else:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(

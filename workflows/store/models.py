@@ -17,6 +17,7 @@ __all__ = [
     "RUN_TERMINAL",
     "STEP_HOLDS_SLOT",
     "STEP_OPEN",
+    "AgentMessage",
     "InboundEvent",
     "Pool",
     "Run",
@@ -151,6 +152,14 @@ class Run(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        """Tokens its agent steps used: ``{"input_tokens", "output_tokens", "total_tokens", "requests",
+        "steps": {path: {...}}}`` (all zero for a run without agent steps)."""
+        from .conversations import usage_of
+
+        return usage_of(self.pk)
 
     def step(self, step_id: str) -> StepRun | None:
         """The latest attempt of a step (or of a step path such as ``"item[3]"``)."""
@@ -314,3 +323,6 @@ class Pool(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+from .conversations import AgentMessage  # noqa: E402  (a model of this app, in a module of its own)

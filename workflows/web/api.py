@@ -178,6 +178,7 @@ def run_json(run: Run, user: Any = None, detail: bool = False) -> dict[str, Any]
             traceback=run.traceback,
             state=run.state,
             last_seq=run.last_seq,
+            usage=run.usage,
             steps=queries.step_rows(run),
             related=queries.related_runs(run, user),
             suspended=[
