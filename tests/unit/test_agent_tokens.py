@@ -162,3 +162,34 @@ def test_tokens__nothing_is_left_in_redis_once_the_response_is_stored(staff, slo
 
     future, _ = watching(client)
     assert tokens(future.result(60)) == []  # a finished run has no partial text: its messages are in the database
+
+
+def test_token_stream__batches_by_size_and_counts_offsets_as_javascript_does():
+    got = []
+    streaming.add_sink(got.append)
+    try:
+        stream = streaming.TokenStream(7, "a/model#1", interval=3600, max_chars=4)
+        for piece in ["hé", "llo", " 👋", " w", "orld"]:
+            stream.add(piece)
+        stream.flush()
+        stream.close()
+    finally:
+        streaming.remove_sink(got.append)
+    batches = [b for b in got if b.path == "a/model#1"]
+    assert [b.text for b in batches[:-1]] == ["héllo", " 👋 w", "orld"]  # each batch at least max_chars (but the last)
+    assert [b.offset for b in batches[:-1]] == [0, 5, 10]  # the emoji is two UTF-16 code units
+    assert batches[-1].done and batches[-1].so_far == "héllo 👋 world"
+    assert "".join(b.text for b in batches) == "héllo 👋 world"
+
+
+def test_can_stream__a_function_model_only_with_a_stream_function():
+    from pydantic_ai.models.function import FunctionModel
+
+    from tests.testapp import agent_flows
+
+    assert not streaming.can_stream(agent_flows.support.model)  # its requests are made unstreamed, as before
+
+    async def words(messages, info):
+        yield "hi"
+
+    assert streaming.can_stream(FunctionModel(agent_flows.support_script, stream_function=words))
