@@ -563,7 +563,11 @@ const conversation = liveConversation({
   section: document.getElementById("streaming"),
   list: document.getElementById("streaming-messages"),
   statusOf: (path) => latest.get(path)?.status ?? null,
-  refresh: () => loadFragment("conversation"),
+  refresh: () =>
+    loadFragment("conversation").then(() => {
+      const list = document.querySelector("#run-conversation .conversation-messages");
+      if (list) list.scrollTop = list.scrollHeight; // the newest message, which replaced the streamed text
+    }),
 });
 
 live().subscribe(
