@@ -9,17 +9,19 @@ import concurrent.futures
 import threading
 
 import pytest
+from channels.layers import get_channel_layer
 from django.db import connections
 
 from tests.fake_openai import FakeOpenAI
 from tests.testapp import agent_http_flows as hf
 from workflows.agents import streaming
 from workflows.engine.publication import background
+from workflows.live import payloads
 from workflows.live import tokens as live_tokens
 from workflows.models import AgentMessage, RunEvent
 from workflows.testing import drain
 
-from .test_consumer import WS
+from .test_consumer import WS, aio, db
 
 pytestmark = pytest.mark.usefixtures("engine_db")
 
@@ -193,3 +195,22 @@ def test_can_stream__a_function_model_only_with_a_stream_function():
         yield "hi"
 
     assert streaming.can_stream(FunctionModel(agent_flows.support_script, stream_function=words))
+
+
+@aio
+async def test_tokens__a_connection_gets_the_tokens_of_the_runs_it_subscribed_to_only(staff):
+    watched = await db(hf.desk_flow.start)({"question": "a"})
+    other = await db(hf.desk_flow.start)({"question": "b"})
+    ws = await WS.open(staff)
+    await ws.subscribe(f"run:{watched.pk}")
+    await ws.until(lambda f: f.get("kind") == "step_pending")  # the replay of its journal so far
+    layer = get_channel_layer()
+    for run in (other, watched):
+        message = {"type": "run.tokens", "run": run.pk, "step": "desk/model#1", "text": f"run {run.pk}", "offset": 0}
+        await layer.group_send(payloads.run_group(run.pk), message)
+    frames = await ws.until(lambda f: f.get("op") == "tokens")
+    while not await ws.comm.receive_nothing(0.5):  # and whatever else comes soon (the run's own events)
+        frames.append(await ws.recv())
+    expected = {"op": "tokens", "topic": f"run:{watched.pk}", "step": "desk/model#1", "text": f"run {watched.pk}"}
+    assert tokens(frames) == [{**expected, "offset": 0}]
+    await ws.close()
