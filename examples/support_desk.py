@@ -6,13 +6,14 @@ OpenAI-compatible server, ``OPENAI_BASE_URL``) they run on that model instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 
 from workflows import Workflow, WorkflowDefinitionError, conf
 from workflows.agents import agent_step
@@ -44,8 +45,28 @@ def _llm_pool() -> str | None:
 
 
 def _model(script) -> object:
-    """``WORKFLOWS_DEMO_MODEL`` when set (any pydantic-ai model name), else the offline script."""
-    return os.environ.get("WORKFLOWS_DEMO_MODEL") or FunctionModel(script)
+    """``WORKFLOWS_DEMO_MODEL`` when set (any pydantic-ai model name), else the offline script (streamed: its text
+    comes a word at a time, every ``WORKFLOWS_DEMO_STREAM_DELAY`` seconds, as a real model's would)."""
+    return os.environ.get("WORKFLOWS_DEMO_MODEL") or FunctionModel(script, stream_function=_streamed(script))
+
+
+def _streamed(script):
+    """A ``stream_function`` giving the script's response in pieces: its text word by word, then its tool calls."""
+
+    async def stream(messages, info: AgentInfo):
+        delay = float(os.environ.get("WORKFLOWS_DEMO_STREAM_DELAY", "0.04"))
+        response = script(messages, info)
+        for part in response.parts:
+            if isinstance(part, TextPart):
+                for i, word in enumerate(part.content.split(" ")):
+                    yield word if i == 0 else f" {word}"
+                    await asyncio.sleep(delay)
+        calls = [p for p in response.parts if isinstance(p, ToolCallPart)]
+        for i, call in enumerate(calls):
+            args = call.args_as_json_str()
+            yield {i: DeltaToolCall(name=call.tool_name, json_args=args, tool_call_id=call.tool_call_id)}
+
+    return stream
 
 
 def _prompt_of(messages) -> str:

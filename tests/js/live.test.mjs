@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { LiveClient, applyEvent, defaultUrl, emptyRun, livePath, watchRun, watchRuns } from "../../workflows/static/workflows/live.js";
+import { LiveClient, applyEvent, applyTokens, defaultUrl, emptyRun, livePath, watchRun, watchRuns } from "../../workflows/static/workflows/live.js";
 
 class FakeSocket {
   static all = [];
@@ -183,4 +183,36 @@ test("a client made without a URL connects to the page's data-live-url", (t) => 
   t.after(() => live.close());
   assert.equal(live.url, "wss://example.com/prefix/ws/");
   assert.equal(FakeSocket.all.at(-1).url, "wss://example.com/prefix/ws/");
+});
+
+test("tokens frames build an agent's streamed text by offset; the step's final event replaces it", async (t) => {
+  const { live, socket } = client(t);
+  let state;
+  watchRun(live, 5, (run) => (state = structuredClone(run)));
+  socket().open();
+  const tok = (offset, text, step = "answer/model#1") => ({ op: "tokens", topic: "run:5", step, text, offset });
+  socket().deliver(ev("run:5", 1, "step_running", "answer/model#1", { attempt: 1, kind: "model" }));
+  socket().deliver(tok(0, "Hello"));
+  socket().deliver(tok(5, ", wor"));
+  assert.equal(state.tokens["answer/model#1"], "Hello, wor");
+  socket().deliver(tok(0, "Hello, world")); // the text so far (a subscribe mid-stream) overlaps what is held
+  socket().deliver(tok(5, ", wor")); // a late, older batch changes nothing
+  assert.equal(state.tokens["answer/model#1"], "Hello, world");
+  socket().deliver(tok(40, "lost before")); // past the text held: a batch was lost; wait for the final message
+  assert.equal(state.tokens["answer/model#1"], "Hello, world");
+  socket().deliver(ev("run:5", 2, "step_succeeded", "answer/model#1", { attempt: 1, kind: "model" }));
+  assert.deepEqual(state.tokens, {});
+  socket().deliver(tok(12, "!")); // a batch arriving after the final message is ignored
+  assert.deepEqual(state.tokens, {});
+  assert.equal(state.lastSeq, 2);
+});
+
+test("applyTokens merges by offset and ignores ended requests", () => {
+  const tokens = {};
+  assert.equal(applyTokens(tokens, { step: "a", text: "ab", offset: 0 }), true);
+  assert.equal(applyTokens(tokens, { step: "a", text: "cd", offset: 2 }), true);
+  assert.equal(applyTokens(tokens, { step: "a", text: "bcdX", offset: 1 }), true);
+  assert.equal(tokens.a, "abcdX");
+  assert.equal(applyTokens(tokens, { step: "a", text: "more", offset: 5 }, "succeeded"), false);
+  assert.equal(tokens.a, "abcdX");
 });

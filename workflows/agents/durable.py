@@ -32,6 +32,7 @@ from ..definition.context import StepContext
 from ..engine import substeps
 from ..exceptions import NonRetryableError, StepInterrupted
 from ..store.models import StepRun
+from . import streaming
 
 KEEP = ("part_kind", "content", "tool_name", "args", "tool_call_id")
 
@@ -200,7 +201,12 @@ class DurableModel(WrapperModel):
         row = await self.rec.begin(path, "model", self._input(messages, sent))
         started = time.monotonic()
         try:
-            response = await super().request(messages, model_settings, model_request_parameters)
+            if streaming.listening() and streaming.can_stream(self.wrapped):  # its text reaches the run page live
+                response = await streaming.request_streamed(
+                    self.wrapped, messages, model_settings, model_request_parameters, self.rec.ctx.run_id, path
+                )
+            else:
+                response = await super().request(messages, model_settings, model_request_parameters)
         except BaseException as exc:
             await self.rec.failed(row, exc)
             raise
@@ -222,10 +228,8 @@ class DurableModel(WrapperModel):
         try:
             async with super().request_stream(
                 messages, model_settings, model_request_parameters, run_context
-            ) as stream:
-                async for _ in stream:  # the whole response, then it is recorded (tokens are not streamed live)
-                    pass
-                response = stream.get()
+            ) as stream:  # the whole response (its text published live as it comes), then it is recorded
+                response = await streaming.consume(stream, self.rec.ctx.run_id, path)
         except BaseException as exc:
             await self.rec.failed(row, exc)
             raise

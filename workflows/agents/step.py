@@ -96,7 +96,11 @@ def agent_step(
         try:
             tool.function_schema.validator.validate_python(data["args"])
         except ValidationError as exc:
-            raise InvalidInput(f"arguments for tool {payload['tool']!r}: {exc}") from None
+            errors = [{"loc": ("args", *e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+            raise InvalidInput(f"arguments for tool {payload['tool']!r}: {exc}", errors=errors) from None
+
+    # the run page's approval form edits a tool's arguments with a form generated from its schema
+    check_resume.tool_schemas = {name: tools[name].function_schema.json_schema for name in approval}
 
     async def body(ctx: StepContext, data: Any) -> Any:
         await db(close_old_connections)

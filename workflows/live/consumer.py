@@ -25,7 +25,7 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from .. import conf
-from . import reads
+from . import reads, tokens
 from .payloads import RUNS_GROUP, run_group, workflow_group
 from .protocol import TOPIC_RE, Frame, ProtocolError, Subscription
 
@@ -249,6 +249,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self._control(reply)  # before any of its data: the sub is not visible to the replayer yet
         self.subs[topic] = sub
         self.wake_replayer.set()
+        if sub.is_run:  # an agent's response streaming now: its text so far (live.tokens)
+            for frame in await tokens.partial_frames(sub.run_id, topic):
+                await self._enqueue(sub, 0, frame)
 
     async def _unsubscribe(self, content: dict[str, Any]) -> None:
         topic = content.get("topic")
@@ -340,6 +343,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             if not await self._enqueue(sub, seq, {"op": "event", "topic": sub.topic, **payload}):
                 return
             sub.last = seq
+
+    async def run_tokens(self, message: dict[str, Any]) -> None:
+        """A batch of an agent's streamed text (not in the journal: sent as it comes, merged by offset)."""
+        sub = self.subs.get(f"run:{message['run']}")
+        if sub is not None and not sub.stalled:
+            await self._enqueue(sub, 0, tokens.frame(sub.topic, message))
 
     async def run_summary(self, message: dict[str, Any]) -> None:
         sub = self.subs.get(message["topic"])

@@ -82,6 +82,11 @@ def _send(messages: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
     _get_sender().send(messages, timeout)
 
 
+def send(messages: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
+    """Send channel-layer messages now on this thread's sender, waiting at most ``timeout`` (raises on failure)."""
+    _send(messages, timeout)
+
+
 def _loop_running() -> bool:
     try:
         asyncio.get_running_loop()

@@ -22,7 +22,7 @@ from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
-from . import drawing, links, queries
+from . import approvals, drawing, links, queries
 from .forms import SchemaForm
 from .permissions import can_operate
 
@@ -193,7 +193,7 @@ def runs_list(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = visible_run(request, run_id)
     fragment = request.GET.get("fragment")
-    if fragment in ("actions", "summary"):
+    if fragment in ("actions", "summary", "conversation"):
         return render(request, f"workflows/run/_{fragment}.html", _run_context(request, run, full=False))
     return render(request, "workflows/run.html", _run_context(request, run, full=True))
 
@@ -204,6 +204,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
     for i, target in enumerate(suspended):
         target["form"] = SchemaForm(target["schema"], prefix="data", id_prefix=f"resume{i}")
         target["payload"] = _payload(target["step"].suspend_payload)
+        target["approval"] = approvals.approval_context(run, target, i)
     events = queries.pending_events(run, graph) if run.status in RUN_ACTIVE else []
     for i, ev in enumerate(events):
         ev["form"] = SchemaForm(ev["schema"], prefix="data", id_prefix=f"event{i}")
@@ -337,10 +338,14 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
             target = next((t for t in targets if t["path"] == step), None) if step else None
             if target is None and not step and len(targets) == 1:
                 target = targets[0]
-            form = SchemaForm(target["schema"] if target else None, prefix="data").bind(request.POST)
-            if form.has_errors:
+            if request.POST.get("decision") in approvals.DECISIONS:  # an agent's tool call: approve, deny, edit
+                data, form = approvals.decision_from(request.POST, run, target)
+            else:
+                form = SchemaForm(target["schema"] if target else None, prefix="data").bind(request.POST)
+                data = form.value
+            if form is not None and form.has_errors:
                 raise InvalidInput("Invalid resume data")
-            engine.resume(run.pk, step=step, data=form.value)
+            engine.resume(run.pk, step=step, data=data)
             return _action_result(request, page, True, f"Step {step or ''} resumed.".replace("  ", " "))
         if action == "send-event":
             name = request.POST.get("name", "").strip()
@@ -353,7 +358,7 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
     except InvalidInput as exc:
         errors = []
         if form is not None:
-            form.add_errors(exc.errors, "" if form.has_errors else str(exc))
+            form.add_errors(approvals.form_errors(request.POST, exc.errors), "" if form.has_errors else str(exc))
             errors = form.error_list()
         message = _count(errors) if errors and any(e["field"] for e in errors) else str(exc)
         return _action_result(request, page, False, message, errors=errors, status=400)

@@ -210,6 +210,9 @@ export class LiveClient {
         sub.last = frame.seq;
         h.onEvent?.(frame);
         return;
+      case "tokens": // an agent's streamed text: not in the journal, merged by offset (applyTokens)
+        h.onTokens?.(frame);
+        return;
       case "snapshot":
         h.onSnapshot?.(frame.runs);
         return;
@@ -238,7 +241,24 @@ export class LiveClient {
 
 /** A fresh run state for applyEvent. */
 export function emptyRun(id) {
-  return { id, status: null, input: null, output: null, error: null, steps: {}, logs: [], lastSeq: 0 };
+  return { id, status: null, input: null, output: null, error: null, steps: {}, logs: [], lastSeq: 0, tokens: {} };
+}
+
+const ENDED_STEPS = new Set(["succeeded", "failed", "canceled"]);
+
+/**
+ * Merge a "tokens" frame (an agent's model request streaming: `step`, `text` from `offset`) into `tokens`, an
+ * object of the text so far by step path; `status` is that step's status if known. A frame for a request that
+ * ended is ignored (its journal event carries the final message); one past the text held (a lost batch) too.
+ * Returns true if the text changed.
+ */
+export function applyTokens(tokens, frame, status = null) {
+  if (ENDED_STEPS.has(status)) return false;
+  const known = tokens[frame.step] ?? "";
+  const end = frame.offset + frame.text.length;
+  if (frame.offset > known.length || end <= known.length) return false;
+  tokens[frame.step] = known.slice(0, frame.offset) + frame.text;
+  return true;
 }
 
 /** Apply one event (a frame of a run topic) to a run state, in place; returns the state. */
@@ -261,6 +281,7 @@ export function applyEvent(run, event) {
   const status = kind.startsWith("step_") ? kind.slice(5) : null;
   if (STEP_STATUSES.has(status)) {
     s.status = status;
+    if (ENDED_STEPS.has(status)) delete run.tokens[step]; // the final message replaces the streamed text
     if (status === "succeeded") s.output = data.output ?? null;
     if (status === "failed") s.error = data.error ?? null;
   } else if (status === "retrying") {
@@ -279,6 +300,9 @@ export function watchRun(live, runId, onChange, { onError } = {}) {
   const run = emptyRun(runId);
   const sub = live.subscribe(`run:${runId}`, {
     onEvent: (event) => onChange(applyEvent(run, event), event),
+    onTokens: (frame) => {
+      if (applyTokens(run.tokens, frame, run.steps[frame.step]?.status)) onChange(run, frame);
+    },
     onError,
   });
   return () => sub.unsubscribe();

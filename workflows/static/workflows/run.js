@@ -2,6 +2,7 @@
 // every step attempt, the steps table, the logs, and the step panel follow the run's journal over the websocket
 // from the seq the page was rendered at. The action forms and the run's input/output/related runs are server
 // fragments, fetched again when the run's state changes.
+import { liveConversation } from "./conversation.js";
 import { live, badge, clockTime, throttle, escapeHtml, fmtDuration, pageUrl, parseTime, STATUS_ICONS, TERMINAL, tick } from "./ui.js";
 
 const DONE = new Set(["succeeded", "failed", "canceled", "skipped"]);
@@ -558,10 +559,25 @@ setInterval(() => {
   }
 }, 1000);
 
+const conversation = liveConversation({
+  section: document.getElementById("streaming"),
+  list: document.getElementById("streaming-messages"),
+  statusOf: (path) => latest.get(path)?.status ?? null,
+  refresh: () =>
+    loadFragment("conversation").then(() => {
+      const list = document.querySelector("#run-conversation .conversation-messages");
+      if (list) list.scrollTop = list.scrollHeight; // the newest message, which replaced the streamed text
+    }),
+});
+
 live().subscribe(
   `run:${runId}`,
   {
-    onEvent: apply,
+    onEvent: (event) => {
+      apply(event);
+      conversation.event(event);
+    },
+    onTokens: conversation.tokens,
     onSubscribed: () => {
       page.dataset.subscribed = "1";
     },
