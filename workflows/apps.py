@@ -15,6 +15,7 @@ class WorkflowsConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         from . import checks, conf, engine  # noqa: F401  (checks: registers the system checks)
+        from .agents import sinks
         from .definition import ports
         from .engine import dispatch, publication
         from .live import sender, tokens
@@ -24,12 +25,7 @@ class WorkflowsConfig(AppConfig):
         ports.connect(engine)  # Workflow.start(), ctx.log(), run.cancel()... reach the engine
         journal.connect_publisher(publication.publish)  # committed events, held within a job...
         publication.add_sink(sender.publish)  # ...go to the channel layer
-        try:
-            from .agents import streaming
-        except ImportError:  # the agents extra (pydantic-ai) is not installed
-            pass
-        else:
-            streaming.add_sink(tokens.publish)  # an agent's streamed text goes to its run's group as it comes
+        sinks.add_sink(tokens.publish)  # an agent's streamed text goes to its run's group as it comes
         dispatch.connect(rq_dispatch.enqueue)  # queued steps become RQ jobs
         try:
             if not hasattr(settings, "RQ_QUEUES"):

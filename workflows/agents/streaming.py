@@ -17,51 +17,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic_ai import ModelResponse, PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
 from pydantic_ai.models.function import FunctionModel
 from pydantic_ai.models.wrapper import WrapperModel
 
+from .sinks import TokenBatch, add_sink, listening, remove_sink, sinks  # noqa: F401  (re-exported)
+
 log = logging.getLogger(__name__)
 
 INTERVAL = 0.05  # seconds between two batches of one response, at most (while text arrives)
 MAX_CHARS = 400  # a batch goes out at once when this much text waits
-
-
-@dataclass(frozen=True)
-class TokenBatch:
-    """Text of one model request of a run, from ``offset`` on (``offset`` and ``length`` in UTF-16 code units,
-    as JavaScript counts a string's length); ``so_far`` is the whole text streamed up to the end of this batch.
-    ``done``: the request ended (completed or failed); ``text`` is empty then."""
-
-    run_id: int
-    path: str
-    text: str
-    offset: int
-    so_far: str
-    done: bool = False
-
-
-Sink = Callable[[TokenBatch], None]
-_sinks: list[Sink] = []
-
-
-def add_sink(fn: Sink) -> None:
-    """Register ``fn(batch)``, called with every batch of streamed text (once; a sink added twice is kept once)."""
-    if fn not in _sinks:
-        _sinks.append(fn)
-
-
-def remove_sink(fn: Sink) -> None:
-    if fn in _sinks:
-        _sinks.remove(fn)
-
-
-def listening() -> bool:
-    return bool(_sinks)
 
 
 def can_stream(model: Any) -> bool:
@@ -78,7 +46,7 @@ def utf16_len(text: str) -> int:
 
 
 def _emit(batch: TokenBatch) -> None:
-    for fn in _sinks:
+    for fn in sinks():
         try:
             fn(batch)
         except Exception:  # live tokens are a nicety: never fail a model request over them
