@@ -10,15 +10,19 @@ from ..exceptions import InvalidInput
 from ..store.models import Run
 from ..store.workflow_rows import row_for
 from .advance import create_run, validated_input
+from .inputs import accept, storable
 
 if TYPE_CHECKING:
     from ..definition.dsl import Workflow
 
 
 def start(flow: Workflow, data: Any, *, user: Any = None, idempotency_key: str | None = None) -> Run:
-    input_json = validated_input(flow, data)
+    accept(data, "workflow input")
+    input_json = storable(validated_input(flow, data), "workflow input")
     if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 255):
         raise InvalidInput("idempotency_key must be a non-empty string of at most 255 characters")
+    if idempotency_key is not None and "\x00" in idempotency_key:
+        raise InvalidInput("idempotency_key must not contain NUL characters (\\u0000)")
     workflow_id = row_for(flow)
     if idempotency_key:
         existing = Run.objects.filter(workflow_id=workflow_id, idempotency_key=idempotency_key).first()
