@@ -4,6 +4,7 @@ names, idempotency keys of other users, oversized bodies and too many fields. No
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from django.test import Client
@@ -76,6 +77,36 @@ def test_forms__a_superscript_list_index_is_ignored_not_a_500(alice):
     response = alice.post("/workflows/expense-approval/", fields)
     assert response.status_code == 302
     assert Run.objects.get().input["receipts"] == ["r0"]  # "²" is no list index: that field is not read
+
+
+# --- 6. idempotency keys are per user -------------------------------------------------------------------------
+
+
+def test_idempotency__another_users_key_neither_blocks_nor_reveals(alice, user, bob):
+    bobs = flows.counter.start({"value": 1}, user=bob, idempotency_key="order-42")
+    response = alice.post(
+        "/api/workflows/counter/runs/",
+        json.dumps({"input": {"value": 2}, "idempotency_key": "order-42"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 201  # a new run of Alice's own: Bob's key is neither in the way nor revealed
+    mine = Run.objects.get(pk=response.json()["id"])
+    assert mine.pk != bobs.pk and mine.created_by == user and mine.input == {"value": 2}
+    again = alice.post(
+        "/api/workflows/counter/runs/",
+        json.dumps({"input": {"value": 3}, "idempotency_key": "order-42"}),
+        content_type="application/json",
+    )
+    assert again.status_code == 200 and again.json()["id"] == mine.pk  # her own key still returns her run
+    page = alice.post("/workflows/counter/", {"input.value": "5", "idempotency_key": "order-42"})
+    assert page.status_code == 302 and page["Location"] == f"/runs/{mine.pk}/"
+    assert flows.counter.start({"value": 1}, user=bob, idempotency_key="order-42").pk == bobs.pk
+
+
+def test_idempotency__starts_without_a_user_share_their_keys(user):
+    first = flows.counter.start({"value": 1}, idempotency_key="nightly")
+    assert flows.counter.start({"value": 9}, idempotency_key="nightly").pk == first.pk
+    assert flows.counter.start({"value": 1}, user=user, idempotency_key="nightly").pk != first.pk
 
 
 # --- 7. bodies too large, too many fields ---------------------------------------------------------------------

@@ -167,7 +167,8 @@ def workflow_runs(request: HttpRequest, name: str) -> JsonResponse:
         raise ApiError(400, f"Unknown field(s) {', '.join(unknown)}: send input and idempotency_key")
     flow = registry.get(name)
     key = _string(data, "idempotency_key")
-    existed = bool(key) and Run.objects.filter(workflow__name=name, idempotency_key=key).exists()
+    mine = {"workflow__name": name, "idempotency_scope": str(request.user.pk), "idempotency_key": key}
+    existed = bool(key) and "\x00" not in key and Run.objects.filter(**mine).exists()  # keys are per user
     started = engine.start(flow, data.get("input"), user=request.user, idempotency_key=key)
     run = Run.objects.visible_to(request.user).select_related("workflow", "created_by").filter(pk=started.pk).first()
     if run is None:
