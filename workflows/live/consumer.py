@@ -32,6 +32,7 @@ from .payloads import RUNS_GROUP, run_group, workflow_group
 from .protocol import TOPIC_RE, Frame, ProtocolError, Subscription
 
 log = logging.getLogger(__name__)
+SESSION_ENDED = 4401  # close code: the session ended (logout); reconnecting needs a new login
 
 
 def _dumps(frame: dict[str, Any]) -> str:
@@ -363,7 +364,25 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if sub.is_new(s) and await self._enqueue(sub, 0, {"op": "run", "topic": sub.topic, "run": s}, s["id"]):
             sub.note(s)
 
-    # --- the sweep: what Redis may have lost -------------------------------------------------------------------
+    # --- the sweep: what Redis may have lost, and who the user is now ----------------------------------------------
+
+    async def _recheck(self) -> bool:
+        """Close the connection if the session ended; follow permission changes (topics no longer visible end)."""
+        user = await reads.current_user(self.scope, self.user)
+        if user is None:
+            await self._error("session_ended", "your session ended: log in again")
+            await self.close(code=SESSION_ENDED)
+            return False
+        self.user, self.sees_all = user, await reads.sees_all(user)
+        runs = [s for s in self.subs.values() if s.is_run]
+        visible = await reads.visible_ids(user, [s.run_id for s in runs]) if runs else set()
+        for sub in runs:
+            if sub.run_id not in visible and self.subs.get(sub.topic) is sub:
+                del self.subs[sub.topic]
+                self._drop_queued(sub)
+                await self.channel_layer.group_discard(sub.group, self.channel_name)
+                await self._error("not_found", f"no run {sub.run_id} that you may see", topic=sub.topic)
+        return True
 
     async def _sweeper(self) -> None:
         while True:
@@ -372,6 +391,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def sweep(self) -> None:
         """Re-join every group (a restarted Redis forgets them) and send what the journal has and we did not."""
+        if not await self._recheck():
+            return
         subs = [s for s in self.subs.values() if not s.stalled]
         for sub in subs:
             await self.channel_layer.group_add(sub.group, self.channel_name)
