@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -41,7 +42,8 @@ def error(status: int, message: str, errors: list | None = None) -> JsonResponse
 def too_big(exc: SuspiciousOperation) -> JsonResponse:
     """Django's refusals to read a request (too big, too many fields) as a JSON answer."""
     if isinstance(exc, RequestDataTooBig):
-        return error(413, f"Request body too large: at most {conf.get('MAX_INPUT_BYTES')} bytes are accepted")
+        limit = min(conf.get("MAX_INPUT_BYTES"), settings.DATA_UPLOAD_MAX_MEMORY_SIZE or float("inf"))
+        return error(413, f"Request body too large: at most {limit} bytes are accepted")
     return error(400, f"Bad request: {exc}")
 
 
