@@ -364,7 +364,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if sub.is_new(s) and await self._enqueue(sub, 0, {"op": "run", "topic": sub.topic, "run": s}, s["id"]):
             sub.note(s)
 
-    # --- the sweep: what Redis may have lost, and who the user is now ----------------------------------------------
+    # --- the sweep: what Redis may have lost -------------------------------------------------------------------
 
     async def _recheck(self) -> bool:
         """Close the connection if the session ended; follow permission changes (topics no longer visible end)."""
