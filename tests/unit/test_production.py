@@ -31,9 +31,9 @@ def test_production__the_https_flag_makes_check_deploy_clean(tmp_path):
 
 
 def test_production__the_generated_secret_key_is_readable_by_its_owner_only(tmp_path):
-    run_manage(tmp_path, "check")
-    mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
-    assert mode == 0o600
+    run_manage(tmp_path / "var", "check")
+    assert stat.S_IMODE((tmp_path / "var" / "secret_key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o700  # the database and the Redis socket live there
 
 
 @pytest.mark.django_db

@@ -4,7 +4,8 @@ actions on them (all through the engine).
 Session authentication (log in first); unsafe methods need the CSRF token (``X-CSRFToken`` header, from the
 ``csrftoken`` cookie). Every answer is JSON: malformed requests get ``400 {"error": ...}`` (with ``"errors"``,
 pydantic-style ``{loc, msg, type}``, for invalid data), never a 500; a run the user may not see is ``404``;
-an action the run's state does not allow is ``409``. Lists are keyset-paginated: follow ``next``.
+an action the run's state does not allow is ``409``; a body too large is ``413`` (``endpoints``: the plumbing
+and the bounds on what a request may hold). Lists are keyset-paginated: follow ``next``.
 """
 
 from __future__ import annotations
