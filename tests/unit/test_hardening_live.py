@@ -11,7 +11,7 @@ from django.test import Client as HttpClient
 from tests.testapp import flows
 from tests.unit.test_consumer import WS, aio, db
 from workflows.asgi import origin_allowed
-from workflows.live.consumer import SESSION_ENDED
+from workflows.live.authority import SESSION_ENDED
 
 pytestmark = pytest.mark.usefixtures("engine_db")
 

@@ -67,6 +67,7 @@ def test_dates__non_ascii_digits_in_integer_parameters_are_400(alice, user):
     run = flows.counter.start({"value": 1}, user=user)
     assert alice.get("/api/runs/", {"limit": "²"}).status_code == 400
     assert alice.get(f"/api/runs/{run.pk}/events/", {"after": "١"}).status_code == 400
+    assert alice.get("/api/runs/", {"limit": "--5"}).status_code == 400
 
 
 # --- 3. superscript digits in form field names ----------------------------------------------------------------

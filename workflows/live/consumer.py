@@ -27,12 +27,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from .. import conf
 from ..definition import limits
 from ..exceptions import InvalidInput
-from . import reads
+from . import authority, reads
 from .payloads import RUNS_GROUP, run_group, workflow_group
 from .protocol import TOPIC_RE, Frame, ProtocolError, Subscription
 
 log = logging.getLogger(__name__)
-SESSION_ENDED = 4401  # close code: the session ended (logout); reconnecting needs a new login
 
 
 def _dumps(frame: dict[str, Any]) -> str:
@@ -366,24 +365,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     # --- the sweep: what Redis may have lost -------------------------------------------------------------------
 
-    async def _recheck(self) -> bool:
-        """Close the connection if the session ended; follow permission changes (topics no longer visible end)."""
-        user = await reads.current_user(self.scope, self.user)
-        if user is None:
-            await self._error("session_ended", "your session ended: log in again")
-            await self.close(code=SESSION_ENDED)
-            return False
-        self.user, self.sees_all = user, await reads.sees_all(user)
-        runs = [s for s in self.subs.values() if s.is_run]
-        visible = await reads.visible_ids(user, [s.run_id for s in runs]) if runs else set()
-        for sub in runs:
-            if sub.run_id not in visible and self.subs.get(sub.topic) is sub:
-                del self.subs[sub.topic]
-                self._drop_queued(sub)
-                await self.channel_layer.group_discard(sub.group, self.channel_name)
-                await self._error("not_found", f"no run {sub.run_id} that you may see", topic=sub.topic)
-        return True
-
     async def _sweeper(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_seconds)
@@ -391,7 +372,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def sweep(self) -> None:
         """Re-join every group (a restarted Redis forgets them) and send what the journal has and we did not."""
-        if not await self._recheck():
+        if not await authority.recheck(self):  # the session ended: closed
             return
         subs = [s for s in self.subs.values() if not s.stalled]
         for sub in subs:

@@ -10,6 +10,7 @@ Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (and too many form fields: ``400``).
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 from django.conf import settings
@@ -132,7 +133,7 @@ def int_param(request: HttpRequest, key: str, default: int, low: int, high: int)
     raw = request.GET.get(key)
     if raw in (None, ""):
         return default
-    if not (raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 20):
+    if not re.fullmatch(r"-?[0-9]{1,18}", raw):  # ASCII digits only: int() would take "²"-like digits too
         raise ApiError(400, f"{key} must be an integer")
     value = int(raw)
     if not low <= value <= high:
