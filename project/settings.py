@@ -5,6 +5,8 @@ REDIS_URL      default: the embedded Redis that `manage.py up` starts on var/red
 SECRET_KEY     default: a random key generated once into var/secret_key
 DEBUG          default: off
 ALLOWED_HOSTS  default: 127.0.0.1,localhost
+HTTPS          default: off; on: the site is served over HTTPS (behind a proxy that sets X-Forwarded-Proto):
+               secure cookies, HSTS, redirects to https, so that `manage.py check --deploy` is clean
 """
 
 import os
@@ -26,9 +28,11 @@ def _secret_key() -> str:
         return os.environ["SECRET_KEY"]
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # its database, key and Redis socket: ours only
         tmp = path.with_suffix(f".{os.getpid()}")
-        tmp.write_text(secrets.token_urlsafe(50))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # readable by its owner only
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
         try:
             os.link(tmp, path)  # atomic: the first process to create it wins
         except FileExistsError:
@@ -41,6 +45,14 @@ SECRET_KEY = _secret_key()
 DEBUG = _env_flag("DEBUG")
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+if _env_flag("HTTPS"):  # one switch for a site served over HTTPS (SECURITY.md: what a production site must set)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31_536_000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_flag("HSTS_PRELOAD", True)
 
 INSTALLED_APPS = [
     "daphne",
@@ -65,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "project.csp.ContentSecurityPolicyMiddleware",  # scripts from the site only (project/csp.py)
 ]
 
 ROOT_URLCONF = "project.urls"

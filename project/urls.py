@@ -11,3 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("workflows.urls")),
 ]
+
+# Requests Django refuses to read (too large, too many form fields): a page, or JSON for the API
+handler400 = "workflows.web.errors.bad_request"

@@ -55,6 +55,7 @@ class LiveSettings(_Section):
     SNAPSHOT_RUNS: PositiveInt = 50  # runs in the snapshot that opens a "runs" or "workflow:<name>" subscription
     REPLAY_BATCH: PositiveInt = 200  # events read from the journal per query when replaying or filling a gap
     SWEEP_SECONDS: PositiveFloat = 5.0  # how often a connection re-joins its groups and checks for missed events
+    MAX_FRAME_BYTES: PositiveInt = 64 * 1024  # a bigger client frame is answered with a bad_request error
 
 
 class WorkflowsSettings(_Section):
@@ -77,6 +78,8 @@ class WorkflowsSettings(_Section):
     DEFAULT_BACKOFF: NonNegativeFloat = 1.0
     DEFAULT_TIMEOUT: PositiveFloat | None = None
     SQLITE_CHECK: Literal["warn", "off"] = "warn"  # the system check on plain SQLite with worker processes
+    MAX_JSON_DEPTH: PositiveInt = 64  # nesting of user-sent JSON (inputs, resume data, events, bodies, frames)
+    MAX_INPUT_BYTES: PositiveInt = 1 << 20  # size of a run's input, resume data or event payload as JSON; API bodies
     LIVE: LiveSettings = Field(default_factory=LiveSettings)
 
 
@@ -106,6 +109,11 @@ def get(name: str) -> Any:
 def live(name: str) -> Any:
     """``WORKFLOWS["LIVE"][name]``, or its default."""
     return getattr(settings().LIVE, name)
+
+
+def json_limits() -> dict[str, int]:
+    """``max_depth`` and ``max_bytes`` for ``definition.limits``: the bounds on JSON that users send."""
+    return {"max_depth": get("MAX_JSON_DEPTH"), "max_bytes": get("MAX_INPUT_BYTES")}
 
 
 def pools() -> dict[str, PoolSettings]:

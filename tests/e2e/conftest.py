@@ -138,7 +138,7 @@ def browser(monkeypatch):
 @pytest.fixture
 def new_page(browser, server):
     """``new_page(viewport=(1366, 900))``: a page in a fresh browser context, recording node status changes."""
-    contexts = []
+    contexts, pages = [], []
 
     def make(viewport: tuple[int, int] = (1366, 900), **options):
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **options)
@@ -146,13 +146,18 @@ def new_page(browser, server):
         context.add_init_script(STATUS_RECORDER)
         contexts.append(context)
         page = context.new_page()
+        pages.append(page)
         page.errors = []
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        # the demo's Content-Security-Policy (project/csp.py) must not block anything the dashboard does
+        page.on("console", lambda msg: "Content Security Policy" in msg.text and page.errors.append(msg.text))
         return page
 
     yield make
+    blocked = [e for page in pages for e in page.errors if "Content Security Policy" in e]
     for context in contexts:
         context.close()
+    assert not blocked, blocked
 
 
 @pytest.fixture

@@ -170,9 +170,9 @@ def test_poison_pill__a_step_that_kills_its_worker_every_time_fails_after_its_bu
     budget = 3 if worker_class == FORKING else 1  # each SimpleWorker attempt costs a new worker and a lease
     env = {**FAST, "WORKFLOWS_WORKER_LOST_RETRIES": str(budget)}
     live.recovery(env=env)
+    workers = [live.worker(worker_class, env=env)]  # ready before the pill exists: it may kill its worker at once
     run = worker_flows.poison_flow.start({"value": 1})
     deadline = time.monotonic() + 120
-    workers = [live.worker(worker_class, env=env)]
     while Run.objects.get(pk=run.pk).status not in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED):
         assert time.monotonic() < deadline, f"run still going: {attempts(run, 'poison_pill')}"
         if workers[-1].popen.poll() is not None:  # a SimpleWorker dies with the step: a supervisor restarts it

@@ -176,4 +176,12 @@ admission = Workflow("admission", input=Num).then(fails_first_time_at_zero).then
 
 
 # the other test modules' workflows, registered with these by the app's autodiscovery
-from . import agent_flows, agent_http_flows, async_flows, chaos_flows, control_flows, worker_flows  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    agent_flows,
+    agent_http_flows,
+    async_flows,
+    chaos_flows,
+    control_flows,
+    hardening_flows,
+    worker_flows,
+)

@@ -14,6 +14,7 @@ from ..store.journal import Journal
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, InboundEvent, Run, RunStatus, StepRun, StepStatus
 from .advance import after_success, block_output, enter
 from .core import cancel_run, graph_for, graph_or_fail, lock, pump_after_commit, save, set_step
+from .inputs import accept, storable
 from .steps import on_failure
 
 NESTED_OPEN = (StepStatus.RUNNING, StepStatus.WAITING, StepStatus.SUSPENDED)
@@ -68,7 +69,8 @@ def resume(run_id: int, step: str | None = None, label: str | None = None, data:
         return resume(_child_of(run, sr.path).pk, None, label, data)
     node = graph_for(run).blocks[sr.block].node(sr.step_id)
     spec = node.step.resume
-    resume_json = spec.dump(spec.validate(data, "resume data")) if spec else jsonable(data)
+    accept(data, "resume data")
+    resume_json = storable(spec.dump(spec.validate(data, "resume data")) if spec else jsonable(data), "resume data")
     if node.step.check_resume is not None:  # e.g. an agent step checks edited tool arguments (InvalidInput)
         node.step.check_resume(sr.suspend_payload, resume_json)
     with transaction.atomic():
@@ -101,7 +103,8 @@ def send_event(run_id: int, name: str, data: Any = None) -> None:
     blocks = graph_for(run).event_blocks(name) if isinstance(name, str) else []
     if not blocks:
         raise InvalidInput(f"Workflow {run.workflow.name!r} has no wait_for_event({name!r})")
-    payload = blocks[0].output.dump(blocks[0].output.validate(data, f"event {name!r}"))
+    accept(data, f"event {name!r}")
+    payload = storable(blocks[0].output.dump(blocks[0].output.validate(data, f"event {name!r}")), f"event {name!r}")
     with transaction.atomic():
         run = _lock_active(run_id, f"send it event {name!r}")
         journal = Journal(run)
@@ -211,7 +214,8 @@ def retry(run_id: int) -> Run:
 
 def _restart_at(source: Run, graph, index: int, input: Any) -> Run:
     if input is not None:
-        data = jsonable(input)
+        accept(input, "workflow input")
+        data = storable(jsonable(input), "workflow input")
     elif index == 0:
         data = source.input
     else:

@@ -245,6 +245,7 @@ def create_run(
     *,
     owner_id: int | None = None,
     idempotency_key: str | None = None,
+    idempotency_scope: str = "",
     parent_step=None,
     state: Any = None,
     workflow_id: int | None = None,
@@ -263,6 +264,7 @@ def create_run(
         input=input_json,
         created_by_id=owner_id,
         idempotency_key=idempotency_key,
+        idempotency_scope=idempotency_scope,
         parent_step=parent_step,
         state=state,
     )

@@ -10,27 +10,35 @@ from ..exceptions import InvalidInput
 from ..store.models import Run
 from ..store.workflow_rows import row_for
 from .advance import create_run, validated_input
+from .inputs import accept, storable
 
 if TYPE_CHECKING:
     from ..definition.dsl import Workflow
 
 
 def start(flow: Workflow, data: Any, *, user: Any = None, idempotency_key: str | None = None) -> Run:
-    input_json = validated_input(flow, data)
+    """A new run, or the run this user (or, without a user, a start without one) made with the same key."""
+    accept(data, "workflow input")
+    input_json = storable(validated_input(flow, data), "workflow input")
     if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 255):
         raise InvalidInput("idempotency_key must be a non-empty string of at most 255 characters")
+    if idempotency_key is not None and "\x00" in idempotency_key:
+        raise InvalidInput("idempotency_key must not contain NUL characters (\\u0000)")
     workflow_id = row_for(flow)
+    owner = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
+    scope = "" if owner is None else str(owner)  # a key is the user's own; without a user, shared by such starts
+    same_key = {"workflow_id": workflow_id, "idempotency_scope": scope, "idempotency_key": idempotency_key}
     if idempotency_key:
-        existing = Run.objects.filter(workflow_id=workflow_id, idempotency_key=idempotency_key).first()
+        existing = Run.objects.filter(**same_key).first()
         if existing:
             return existing
-    owner = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
     try:
         with transaction.atomic():
             return create_run(
-                flow, input_json, owner_id=owner, idempotency_key=idempotency_key, workflow_id=workflow_id
-            )
+                flow, input_json, owner_id=owner, idempotency_key=idempotency_key, idempotency_scope=scope,
+                workflow_id=workflow_id,
+            )  # fmt: skip
     except IntegrityError:
         if idempotency_key:  # a concurrent start with the same key won
-            return Run.objects.get(workflow_id=workflow_id, idempotency_key=idempotency_key)
+            return Run.objects.get(**same_key)
         raise

@@ -25,7 +25,9 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from .. import conf
-from . import reads, tokens
+from ..definition import limits
+from ..exceptions import InvalidInput
+from . import authority, reads, tokens
 from .payloads import RUNS_GROUP, run_group, workflow_group
 from .protocol import TOPIC_RE, Frame, ProtocolError, Subscription
 
@@ -167,10 +169,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if text_data is None:
             return await self._error("bad_json", "frames must be JSON text, not binary")
-        try:
-            content = json.loads(text_data)
-        except ValueError:
-            return await self._error("bad_json", "malformed JSON")
+        try:  # bounded: a huge or deeply nested frame is an error frame, not a killed connection
+            content = limits.loads(
+                text_data, "frame", max_depth=conf.get("MAX_JSON_DEPTH"), max_bytes=conf.live("MAX_FRAME_BYTES")
+            )
+        except InvalidInput as exc:
+            return await self._error("bad_json" if exc.errors[0]["type"] == "json_invalid" else "bad_request", str(exc))
         if not isinstance(content, dict):
             return await self._error("bad_request", "a frame must be a JSON object")
         ref, topic = content.get("id"), content.get("topic")
@@ -377,6 +381,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def sweep(self) -> None:
         """Re-join every group (a restarted Redis forgets them) and send what the journal has and we did not."""
+        if not await authority.recheck(self):  # the session ended: closed
+            return
         subs = [s for s in self.subs.values() if not s.stalled]
         for sub in subs:
             await self.channel_layer.group_add(sub.group, self.channel_name)

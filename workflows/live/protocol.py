@@ -9,7 +9,8 @@ from typing import Any
 
 from ..store.models import RUN_TERMINAL
 
-TOPIC_RE = re.compile(r"^(?:run:(?P<run>[1-9][0-9]{0,17})|workflow:(?P<workflow>[A-Za-z0-9_.\-]{1,100})|runs)$")
+# \A...\Z: the whole string (``$`` would also match before a trailing newline: "runs\n")
+TOPIC_RE = re.compile(r"\A(?:run:(?P<run>[1-9][0-9]{0,17})|workflow:(?P<workflow>[A-Za-z0-9_.\-]{1,100})|runs)\Z")
 SEEN_LIMIT = 2000  # runs a summary subscription remembers (to drop stale summaries and to sweep active runs)
 
 

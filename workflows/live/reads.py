@@ -5,9 +5,13 @@ Each function runs in Channels' sync thread (``database_sync_to_async``), which 
 
 from __future__ import annotations
 
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth import get_user, get_user_model
 from django.db.models import Q
 
 from ..definition import registry
@@ -19,6 +23,23 @@ from .payloads import SUMMARY_FIELDS, event_payload, summary
 @database_sync_to_async
 def sees_all(user) -> bool:
     return bool(user.is_staff or user.has_perm("workflows.view_all_runs"))
+
+
+@database_sync_to_async
+def current_user(scope: dict[str, Any], user) -> Any:
+    """The connection's user as the database has it now, or None when their session ended (logout, expiry, a
+    changed password) or the account is gone or inactive. Read afresh: the scope's session is cached."""
+    session = scope.get("session")
+    if session is not None:
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
+        now = get_user(SimpleNamespace(session=store))  # checks the session's auth hash, as a request would
+        return now if now.is_authenticated and now.pk == user.pk else None
+    return get_user_model()._default_manager.filter(pk=user.pk, is_active=True).first()  # no session: tests
+
+
+@database_sync_to_async
+def visible_ids(user, run_ids: list[int]) -> set[int]:
+    return set(Run.objects.visible_to(user).filter(pk__in=run_ids).values_list("pk", flat=True))
 
 
 @database_sync_to_async

@@ -103,6 +103,9 @@ class Run(models.Model):
     error = models.JSONField(null=True, blank=True)
     traceback = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    idempotency_scope = models.CharField(
+        max_length=64, blank=True, default="", help_text="whose key: the starting user's pk; '' without a user"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="workflow_runs"
     )
@@ -126,10 +129,10 @@ class Run(models.Model):
         ordering = ["-created_at", "-id"]
         permissions = [("view_all_runs", "Can see every user's runs")]
         constraints = [
-            models.UniqueConstraint(
-                fields=["workflow", "idempotency_key"],
+            models.UniqueConstraint(  # a key is per user: one user's key neither blocks nor reveals another's
+                fields=["workflow", "idempotency_scope", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
-                name="workflows_run_unique_idempotency_key",
+                name="workflows_run_unique_idempotency_key_scope",
             )
         ]
         indexes = [

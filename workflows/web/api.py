@@ -4,126 +4,28 @@ actions on them (all through the engine).
 Session authentication (log in first); unsafe methods need the CSRF token (``X-CSRFToken`` header, from the
 ``csrftoken`` cookie). Every answer is JSON: malformed requests get ``400 {"error": ...}`` (with ``"errors"``,
 pydantic-style ``{loc, msg, type}``, for invalid data), never a 500; a run the user may not see is ``404``;
-an action the run's state does not allow is ``409``. Lists are keyset-paginated: follow ``next``.
+an action the run's state does not allow is ``409``; a body too large is ``413`` (``endpoints``: the plumbing
+and the bounds on what a request may hold). Lists are keyset-paginated: follow ``next``.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from typing import Any
 
-from django.http import Http404, HttpRequest, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt
 
 from .. import engine
 from ..definition import registry
-from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from ..store.models import Run, RunEvent, StepRun
-from . import links, queries
+from . import queries
+from .endpoints import ApiError, endpoint, error
+from .endpoints import body as _body
+from .endpoints import int_param as _int_param
+from .endpoints import string as _string
 from .permissions import can_operate
 
-SAFE = ("GET", "HEAD", "OPTIONS")
 EVENTS_LIMIT = 500
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, errors: list | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors
-
-
-def error(status: int, message: str, errors: list | None = None) -> JsonResponse:
-    body: dict[str, Any] = {"error": message}
-    if errors is not None:
-        body["errors"] = errors
-    return JsonResponse(body, status=status)
-
-
-def _csrf_ok(request: HttpRequest) -> bool:
-    return CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}) is None
-
-
-def endpoint(*methods: str):
-    """Login, method and CSRF checks answered in JSON; engine errors mapped to 400/404/409."""
-
-    allowed = {*methods, *(["HEAD"] if "GET" in methods else [])}
-
-    def decorate(fn):
-        @csrf_exempt  # checked below, so that a failure answers JSON rather than an HTML page
-        @functools.wraps(fn)
-        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-            if not request.user.is_authenticated:
-                login = links.login_url()
-                return error(401, f"Authentication required: log in at {login} first" if login else "Log in first")
-            if request.method not in allowed:
-                response = error(405, f"Method {request.method} not allowed here; use {', '.join(methods)}")
-                response["Allow"] = ", ".join(methods)
-                return response
-            if request.method not in SAFE and not _csrf_ok(request):
-                return error(403, "CSRF check failed: send the csrftoken cookie's value in an X-CSRFToken header")
-            try:
-                return fn(request, *args, **kwargs)
-            except ApiError as exc:
-                return error(exc.status, exc.message, exc.errors)
-            except InvalidInput as exc:
-                return error(400, str(exc), exc.errors)
-            except InvalidTransition as exc:
-                return error(409, str(exc))
-            except UnknownWorkflow as exc:
-                return error(404, str(exc))
-            except WorkflowsError as exc:
-                return error(400, str(exc))
-            except Http404 as exc:
-                return error(404, str(exc) or "Not found")
-
-        return view
-
-    return decorate
-
-
-def _body(request: HttpRequest) -> dict[str, Any]:
-    if not request.body:
-        return {}
-    if request.content_type != "application/json":
-        raise ApiError(400, "Send a JSON object with Content-Type: application/json")
-    try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"Malformed JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "The body must be a JSON object")
-    return data
-
-
-def _string(data: dict[str, Any], key: str, *, required: bool = False, limit: int = 255) -> str | None:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise ApiError(400, f"{key!r} is required", [{"loc": [key], "msg": "Field required", "type": "missing"}])
-        return None
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise ApiError(
-            400,
-            f"{key!r} must be a non-empty string of at most {limit} characters",
-            [{"loc": [key], "msg": "Input should be a non-empty string", "type": "string_type"}],
-        )
-    return value
-
-
-def _int_param(request: HttpRequest, key: str, default: int, low: int, high: int) -> int:
-    raw = request.GET.get(key)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{key} must be an integer") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"{key} must be between {low} and {high}")
-    return value
 
 
 def _run(request: HttpRequest, run_id: int) -> Run:
@@ -266,7 +168,8 @@ def workflow_runs(request: HttpRequest, name: str) -> JsonResponse:
         raise ApiError(400, f"Unknown field(s) {', '.join(unknown)}: send input and idempotency_key")
     flow = registry.get(name)
     key = _string(data, "idempotency_key")
-    existed = bool(key) and Run.objects.filter(workflow__name=name, idempotency_key=key).exists()
+    mine = {"workflow__name": name, "idempotency_scope": str(request.user.pk), "idempotency_key": key}
+    existed = bool(key) and "\x00" not in key and Run.objects.filter(**mine).exists()  # keys are per user
     started = engine.start(flow, data.get("input"), user=request.user, idempotency_key=key)
     run = Run.objects.visible_to(request.user).select_related("workflow", "created_by").filter(pk=started.pk).first()
     if run is None:
@@ -334,6 +237,8 @@ def run_events(request: HttpRequest, run_id: int) -> JsonResponse:
 def run_step(request: HttpRequest, run_id: int, path: str) -> JsonResponse:
     """Every attempt of one step path (``fetch[3]``, ``refine#2``), with its data and log lines."""
     r = _run(request, run_id)
+    if "\x00" in path:
+        raise ApiError(404, f"Run {run_id} has no step {path!r}")
     attempts = list(
         StepRun.objects.filter(run=r, path=path).prefetch_related("child_runs").order_by("block", "attempt")
     )

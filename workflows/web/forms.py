@@ -17,6 +17,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import conf
+from ..definition import limits
+from ..exceptions import InvalidInput
+
 OMIT = object()  # a field left empty: let pydantic use the default (or say it is required)
 ITEM_MARK = "__item__"  # hidden input present for every list item, so that an unchecked checkbox item counts
 TEXTAREA_MIN_LENGTH = 200
@@ -202,7 +206,7 @@ class SchemaForm:
             for key in post:
                 if key.startswith(prefix):
                     head = key[len(prefix) :].split(".", 1)[0]
-                    if head.isdigit():
+                    if head.isascii() and head.isdigit():  # not "²": str.isdigit() takes any digit
                         indices.add(int(head))
             items_schema = f.schema.get("items", {})
             f.children = []
@@ -245,9 +249,10 @@ class SchemaForm:
             return _number(raw, float)
         if f.kind == "json":
             try:
-                return json.loads(raw)
-            except ValueError as exc:
-                f.errors.append(f"Invalid JSON: {exc}")
+                return limits.loads(raw, f.label, **conf.json_limits())
+            except InvalidInput as exc:
+                e = exc.errors[0]
+                f.errors.append(f"Invalid JSON: {e['msg']}" if e["type"] == "json_invalid" else e["msg"])
                 return OMIT
         if raw == "":  # a blank text field: the default, or pydantic's "Field required"
             return None if f.nullable and not f.required else OMIT

@@ -91,6 +91,8 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
         key = request.POST.get("idempotency_key", "").strip()
         if len(key) > KEY_MAX:
             key_error = f"At most {KEY_MAX} characters"
+        elif "\x00" in key:
+            key_error = "No NUL characters"
         if not form.has_errors and not key_error:
             try:
                 run = engine.start(registry.get(name), form.value, user=request.user, idempotency_key=key or None)

@@ -23,6 +23,8 @@ class WorkflowInfo:
 
 
 def workflow_info(name: str) -> WorkflowInfo | None:
+    if "\x00" in name:  # from a URL ("%00"): no such workflow, and PostgreSQL could not even look
+        return None
     try:
         flow = registry.get(name)
     except UnknownWorkflow:

@@ -45,6 +45,8 @@ class RunFilters:
         """(filters, errors by parameter name); a bad parameter is reported and ignored."""
         errors: dict[str, str] = {}
         f = cls(workflow=workflow or str(params.get("workflow", "")).strip()[:100])
+        if "\x00" in f.workflow:  # PostgreSQL cannot compare text with NUL characters: refused before the query
+            errors["workflow"], f.workflow = "workflow must not contain NUL characters", ""
         statuses = []
         for value in params.getlist("status") if hasattr(params, "getlist") else [params.get("status", "")]:
             for s in str(value).split(","):
@@ -62,14 +64,16 @@ class RunFilters:
                 continue
             when = _parse_when(text, end=name == "created_to")
             if when is None:
-                errors[name] = f"{name} must be a date (YYYY-MM-DD) or an ISO datetime"
+                errors[name] = f"{name} must be a date (YYYY-MM-DD) or an ISO datetime between years 1 and 9999"
             else:
                 setattr(f, name, when)
         f.q = str(params.get("q", "") or "").strip()[:255]
+        if "\x00" in f.q:
+            errors["q"], f.q = "q must not contain NUL characters", ""
         f.raw = {
             k: str(params.get(k))
             for k in ("workflow", "created_from", "created_to", "q")
-            if params.get(k) and k not in errors
+            if params.get(k) and k not in errors and "\x00" not in str(params.get(k))
         }
         if workflow:
             f.raw.pop("workflow", None)
@@ -104,18 +108,28 @@ class RunFilters:
 
 
 def _parse_when(text: str, end: bool) -> dt.datetime | None:
+    """An aware datetime that the database can take, or None (unparsable, or outside years 1-9999 in UTC:
+    ``9999-12-31`` as an end, ``0001-01-01T00:00:00+05:00``)."""
     try:
         day = parse_date(text)
         if day is not None:
             if end:
                 day += dt.timedelta(days=1)  # a date "to" includes that whole day
-            return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-        when = parse_datetime(text)
-    except ValueError:
+            when = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+        else:
+            when = parse_datetime(text)
+            if when is None:
+                return None
+            when = when if timezone.is_aware(when) else timezone.make_aware(when)
+        return in_range(when)
+    except (ValueError, OverflowError):
         return None
-    if when is None:
-        return None
-    return when if timezone.is_aware(when) else timezone.make_aware(when)
+
+
+def in_range(when: dt.datetime) -> dt.datetime:
+    """``when`` if it converts to UTC (as every query does); OverflowError otherwise."""
+    when.astimezone(dt.UTC)
+    return when
 
 
 # --- keyset pagination -----------------------------------------------------------------------------------------
@@ -141,10 +155,12 @@ def decode_cursor(cursor: str) -> tuple[str, dt.datetime, int]:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         direction, at, pk = text.split("|")
         when = dt.datetime.fromisoformat(at)
-        if direction not in ("older", "newer") or timezone.is_naive(when):
+        if direction not in ("older", "newer") or timezone.is_naive(when) or not (pk.isascii() and pk.isdigit()):
             raise ValueError(cursor)
-        return direction, when, int(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        if int(pk) >= 2**63:
+            raise ValueError(cursor)
+        return direction, in_range(when), int(pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
 
 
