@@ -176,4 +176,4 @@ admission = Workflow("admission", input=Num).then(fails_first_time_at_zero).then
 
 
 # the other test modules' workflows, registered with these by the app's autodiscovery
-from . import agent_flows, agent_http_flows, async_flows, chaos_flows, control_flows, worker_flows  # noqa: E402,F401
+from . import agent_block_flows, agent_flows, agent_http_flows, async_flows, chaos_flows, control_flows, worker_flows  # noqa: E402,F401
