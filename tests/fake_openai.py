@@ -3,7 +3,8 @@ service; the tests drive pydantic-ai's real ``OpenAIChatModel`` and OpenAI provi
 
 ``FakeOpenAI(script)`` serves ``POST /v1/chat/completions`` (plain and ``stream: true``) in a thread of the test
 process. ``script(request_json, n)`` (``n`` counts requests from 1) returns what to answer:
-``{"content": "text"}``, ``{"tool_calls": [("name", {args}), ...]}`` or ``{"status": 429, "retry_after": 2}``.
+``{"content": "text"}``, ``{"tool_calls": [("name", {args}), ...]}`` or ``{"status": 429, "retry_after": 2}``;
+with ``"hang": seconds`` it answers only after that long (``hanging`` is set when such a request comes).
 Every request is counted and kept (``requests``), so a test proves which requests were made and how often.
 """
 
@@ -27,6 +28,9 @@ class FakeOpenAI:
         self.script = script
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
+        self.hanging = threading.Event()  # a request with "hang" has come
+        self.released = threading.Event()  # stop() ends the hangs
+        self.answered_late: list[int] = []  # hung requests that were answered in the end
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,6 +47,10 @@ class FakeOpenAI:
                     fake.requests.append(body)
                     n = len(fake.requests)
                 answer = fake.script(body, n)
+                if answer.get("hang"):  # a provider that does not answer for this many seconds
+                    fake.hanging.set()
+                    fake.released.wait(answer["hang"])
+                    fake.answered_late.append(n)
                 if "status" in answer:
                     headers = {"Retry-After": str(answer["retry_after"])} if "retry_after" in answer else {}
                     return self._json(answer["status"], {"error": {"message": "slow down", "type": "rate"}}, headers)
@@ -89,6 +97,7 @@ class FakeOpenAI:
         return self
 
     def stop(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -24,9 +24,11 @@ class Question(BaseModel):
     question: str
 
 
-def http_model(url: str | None = None) -> OpenAIChatModel:
+def http_model(url: str | None = None, timeout: float = 30) -> OpenAIChatModel:
     url = url or os.environ.get("WORKFLOWS_TEST_OPENAI_URL", "http://127.0.0.1:9/v1")
-    client = AsyncOpenAI(base_url=url, api_key="test-key", max_retries=0, timeout=30)  # the step retries, not the SDK
+    client = AsyncOpenAI(
+        base_url=url, api_key="test-key", max_retries=0, timeout=timeout
+    )  # the step retries, not the SDK
     return OpenAIChatModel("fake-gpt", provider=OpenAIProvider(openai_client=client))
 
 
@@ -36,6 +38,7 @@ desk = Agent(http_model(), name="desk", instructions="You run the stock desk.")
 def point_at(url: str) -> None:
     """Send the desk agent's requests to ``url`` (in-process tests: this process imported it before the server)."""
     desk._model = http_model(url)
+    patient._model = http_model(url, timeout=600)
 
 
 @desk.tool_plain
@@ -54,3 +57,12 @@ def reserve(item: str, count: int) -> str:
 
 desk_step = agent_step(desk, id="desk", prompt=lambda c: c.data.question, retries=6, backoff=0.05, max_turns=10)
 desk_flow = Workflow("agent-desk", input=Question).then(desk_step).commit()
+
+
+# a patient client (the SDK would wait 600 s): only a cancel ends a request the provider does not answer
+patient = Agent(http_model(timeout=600), name="patient")
+patient_flow = (
+    Workflow("agent-patient", input=Question)
+    .then(agent_step(patient, id="ask", prompt=lambda c: c.data.question))
+    .commit()
+)

@@ -177,6 +177,7 @@ admission = Workflow("admission", input=Num).then(fails_first_time_at_zero).then
 
 # the other test modules' workflows, registered with these by the app's autodiscovery
 from . import (  # noqa: E402,F401
+    agent_block_flows,
     agent_flows,
     agent_http_flows,
     async_flows,

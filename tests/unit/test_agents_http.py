@@ -91,3 +91,26 @@ def test_agent_http__a_permanent_provider_error_fails_without_retry(engine_db, s
     assert run.status == "failed"
     assert run.error["type"] == "NonRetryableError" and "401" in run.error["message"]
     assert len(fake.requests) == 1 and StepRun.objects.filter(run=run, path="desk").count() == 1
+
+
+def test_agent_http__cancel_abandons_a_request_the_provider_does_not_answer(engine_db, server):
+    import threading
+
+    from workflows.models import Run
+    from workflows.testing import drain
+
+    fake = server(lambda request, n: {"hang": 120, "content": "too late"})
+    run = hf.patient_flow.start({"question": "anyone there?"})
+
+    def cancel_when_in_flight():
+        if fake.hanging.wait(30):
+            Run.objects.get(pk=run.pk).cancel()
+
+    canceller = threading.Thread(target=cancel_when_in_flight)
+    canceller.start()
+    drain(timeout=60)  # TimeoutError if the step waited for the provider's answer
+    canceller.join(30)
+    run.refresh_from_db()
+    assert run.status == "canceled"
+    assert fake.answered_late == [] and len(fake.requests) == 1
+    assert dict(run.steps.values_list("path", "status")) == {"ask": "canceled", "ask/model#1": "canceled"}

@@ -81,3 +81,22 @@ def usage_of(run_id: int) -> dict[str, Any]:
     keys = ("input_tokens", "output_tokens", "total_tokens", "requests")
     total = {k: sum(s[k] for s in steps.values()) for k in keys}
     return {**total, "steps": steps}
+
+
+def tokens_of_runs(run_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Input and output tokens of each of these runs (one query: for a list of runs); runs with no model
+    request are left out."""
+    rows = (
+        AgentMessage.objects.filter(run_id__in=list(run_ids), kind="response")
+        .values("run_id")
+        .annotate(i=Sum("input_tokens"), o=Sum("output_tokens"))
+        .order_by()
+    )
+    return {
+        r["run_id"]: {
+            "input_tokens": r["i"] or 0,
+            "output_tokens": r["o"] or 0,
+            "total_tokens": (r["i"] or 0) + (r["o"] or 0),
+        }
+        for r in rows
+    }

@@ -69,6 +69,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _rows(runs: list[Run]) -> list[dict[str, Any]]:
+    if runs and not hasattr(runs[0], "tokens"):
+        queries.attach_tokens(runs)
     return [{"run": r, "progress": queries.run_progress(r)} for r in runs]
 
 

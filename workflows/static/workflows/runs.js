@@ -45,6 +45,7 @@ function rowHtml(s, hideWorkflow) {
     `<td data-cell="status">${badge(s.status)}</td>` +
     `<td data-cell="progress" class="col-progress">${progressHtml(s.id, s.progress)}</td>` +
     `<td data-cell="created"><time datetime="${escapeHtml(s.created_at)}" data-relative>${created ? relTime(created) : ""}</time></td>` +
+    `<td class="num mono" data-cell="tokens"></td>` +
     `<td class="num mono" data-cell="duration"></td>`
   );
 }

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ...live.payloads import progress
+from ...store.conversations import tokens_of_runs
 from ...store.models import Run, RunStatus
 
 PAGE_SIZE = 50
@@ -199,7 +200,7 @@ def paginate(qs: QuerySet, cursor: str | None = None, limit: int = PAGE_SIZE) ->
             rows = rows[:limit][::-1]
     count, capped = capped_count(qs)
     return Page(
-        runs=rows,
+        runs=attach_tokens(rows),
         older=encode_cursor("older", rows[-1]) if has_older and rows else None,
         newer=encode_cursor("newer", rows[0]) if has_newer and rows else None,
         count=count,
@@ -214,9 +215,21 @@ def run_progress(run: Run) -> float | None:
     return progress(run.workflow.name, run.status, run.cursor)
 
 
+NO_TOKENS = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+
+
+def attach_tokens(runs: list[Run]) -> list[Run]:
+    """Give each run ``tokens``: its agents' input/output tokens (one aggregate query for them all)."""
+    found = tokens_of_runs([r.pk for r in runs]) if runs else {}
+    for run in runs:
+        run.tokens = found.get(run.pk, NO_TOKENS)
+    return runs
+
+
 def run_summary(run: Run) -> dict[str, Any]:
-    """The list view of a run (the same shape the websocket's summaries have, plus a few fields)."""
-    return {
+    """The list view of a run (the same shape the websocket's summaries have, plus a few fields; ``tokens``
+    when ``attach_tokens`` gave the run them)."""
+    data = {
         "id": run.pk,
         "workflow": run.workflow.name,
         "status": run.status,
@@ -230,3 +243,6 @@ def run_summary(run: Run) -> dict[str, Any]:
         "updated_at": run.updated_at,
         "duration": run.duration,
     }
+    if hasattr(run, "tokens"):
+        data["tokens"] = dict(run.tokens)
+    return data
