@@ -43,6 +43,28 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15, poll: float =
         pytest.fail(str(exc))
 
 
+FAST = {"WORKFLOWS_LEASE_SECONDS": "1.5", "WORKFLOWS_REQUEUE_AFTER_SECONDS": "1"}  # leases and re-enqueues in seconds
+
+
+def finished(run, timeout: float = 60):
+    """The run once terminal or suspended; on timeout, fail showing its steps."""
+    from workflows.models import StepRun
+
+    try:
+        return run.wait(timeout)
+    except TimeoutError:
+        steps = list(StepRun.objects.filter(run=run).values("path", "attempt", "status", "error", "worker"))
+        pytest.fail(f"run {run.pk} still {run.status} after {timeout}s; steps: {steps}")
+
+
+def attempts(run, path: str) -> list[tuple[int, str, str | None]]:
+    """(attempt, status, error type) of every attempt of a step path."""
+    from workflows.models import StepRun
+
+    rows = StepRun.objects.filter(run=run, path=path).order_by("attempt")
+    return [(s.attempt, s.status, (s.error or {}).get("type")) for s in rows]
+
+
 @dataclass
 class Process:
     name: str

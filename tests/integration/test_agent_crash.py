@@ -14,10 +14,9 @@ from tests.unit.test_agents_http import desk_script
 from workflows import faults
 from workflows.models import RunStatus, StepRun
 
-from .conftest import FORKING, SIMPLE, wait_for
+from .conftest import FAST, FORKING, SIMPLE, wait_for
 
 pytestmark = pytest.mark.integration
-FAST = {"WORKFLOWS_LEASE_SECONDS": "1.5", "WORKFLOWS_REQUEUE_AFTER_SECONDS": "1"}
 
 
 @pytest.fixture

@@ -25,10 +25,10 @@ from tests.testapp import chaos_flows
 from tests.testapp.models import StepExecution
 from workflows import conf
 from workflows.devserver import redis_server
-from workflows.models import Run, RunStatus, StepRun
+from workflows.models import Run, RunStatus
 from workflows.runtime import dispatch
 
-from .conftest import FORKING, SIMPLE, wait_for
+from .conftest import FORKING, SIMPLE, finished, wait_for
 
 pytestmark = pytest.mark.integration
 FAST = {"WORKFLOWS_LEASE_SECONDS": "3", "WORKFLOWS_REQUEUE_AFTER_SECONDS": "1"}
@@ -71,14 +71,6 @@ def own_redis(live, tmp_path, monkeypatch):
         live.stop_all()  # before their Redis goes
         live.started.clear()
         redis_server.stop(server.proc)
-
-
-def finished(run: Run, timeout: float = 30) -> Run:
-    try:
-        return run.wait(timeout)
-    except TimeoutError:
-        steps = list(StepRun.objects.filter(run=run).values("path", "attempt", "status", "error", "worker"))
-        pytest.fail(f"run {run.pk} still {run.status} after {timeout}s; steps: {steps}")
 
 
 def assert_all_right(runs: list[Run]) -> None:

@@ -25,24 +25,10 @@ from tests.testapp import worker_flows
 from workflows.devserver.processes import descendants
 from workflows.models import Run, RunEvent, RunStatus, StepRun, StepStatus
 
-from .conftest import FORKING, SIMPLE, wait_for
+from .conftest import FAST, FORKING, SIMPLE, attempts, finished, wait_for
 
 pytestmark = pytest.mark.integration
 BOTH_CLASSES = pytest.mark.parametrize("worker_class", [FORKING, SIMPLE], ids=["forking", "simple"])
-FAST = {"WORKFLOWS_LEASE_SECONDS": "1.5", "WORKFLOWS_REQUEUE_AFTER_SECONDS": "1"}
-
-
-def finished(run: Run, timeout: float = 60) -> Run:
-    try:
-        return run.wait(timeout)
-    except TimeoutError:
-        steps = list(StepRun.objects.filter(run=run).values("path", "attempt", "status", "error", "worker"))
-        pytest.fail(f"run {run.pk} still {run.status} after {timeout}s; steps: {steps}")
-
-
-def attempts(run: Run, path: str) -> list[tuple[int, str, str | None]]:
-    rows = StepRun.objects.filter(run=run, path=path).order_by("attempt")
-    return [(s.attempt, s.status, (s.error or {}).get("type")) for s in rows]
 
 
 def started(redis_conn, key: str) -> list[tuple[int, int]]:

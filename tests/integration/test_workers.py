@@ -13,29 +13,15 @@ from workflows import conf
 from workflows.models import Run, RunStatus, StepRun, StepStatus
 from workflows.runtime import dispatch
 
-from .conftest import FORKING, SIMPLE, wait_for
+from .conftest import FORKING, SIMPLE, attempts, finished, wait_for
 
 pytestmark = pytest.mark.integration
 BOTH_CLASSES = pytest.mark.parametrize("worker_class", [FORKING, SIMPLE], ids=["forking", "simple"])
 
 
-def finished(run: Run, timeout: float = 15) -> Run:
-    """The run once terminal; on timeout, fail showing its steps."""
-    try:
-        return run.wait(timeout)
-    except TimeoutError:
-        steps = list(StepRun.objects.filter(run=run).values("path", "attempt", "status", "error", "worker"))
-        pytest.fail(f"run {run.pk} still {run.status} after {timeout}s; steps: {steps}")
-
-
 def step_in(run: Run, path: str, *statuses: str) -> StepRun | None:
     sr = run.step(path)
     return sr if sr is not None and sr.status in statuses else None
-
-
-def attempts(run: Run, path: str) -> list[tuple[int, str, str | None]]:
-    rows = StepRun.objects.filter(run=run, path=path).order_by("attempt")
-    return [(s.attempt, s.status, (s.error or {}).get("type")) for s in rows]
 
 
 @BOTH_CLASSES
