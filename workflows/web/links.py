@@ -65,7 +65,7 @@ def queues_url() -> str | None:
 
 
 def live_url() -> str:
-    """The websocket's path (``/ws/`` for a dashboard at ``/``); it matches ``workflows.routing.websocket_path()``."""
+    """The websocket's path: the dashboard's prefix + ``ws/`` (``/ws/`` at ``/``); ``workflows.routing`` serves it."""
     return f"{reverse('workflows:home')}ws/"
 
 
