@@ -17,6 +17,7 @@ from django.test import override_settings
 from tests.testapp import control_flows as cf
 from tests.testapp import flows
 from workflows.models import Run, RunStatus
+from workflows.routing import websocket_path  # imported here: its routes are built for the test URLconf
 from workflows.testing import drain
 from workflows.web import links
 
@@ -138,8 +139,6 @@ def test_prefix__links_point_at_the_prefixed_pages(client, user, runs):
 
 @prefixed
 def test_prefix__the_page_carries_the_websocket_url_under_the_prefix(client, user):
-    from workflows.routing import websocket_path
-
     client.force_login(user)
     html = client.get(PREFIX).content.decode()
     assert 'data-live-url="/wf/ws/"' in html
