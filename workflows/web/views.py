@@ -18,11 +18,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import engine
-from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
-from . import approvals, drawing, links, queries
+from . import approvals, drawing, links, queries, services
 from .forms import SchemaForm
 from .permissions import can_operate
 
@@ -97,11 +96,13 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
             key_error = "No NUL characters"
         if not form.has_errors and not key_error:
             try:
-                run = engine.start(registry.get(name), form.value, user=request.user, idempotency_key=key or None)
+                run, _ = services.start(request.user, name, form.value, key or None)
             except InvalidInput as exc:
                 form.add_errors(exc.errors, str(exc))
             except UnknownWorkflow as exc:
                 return _form_failure(request, form, str(exc), 409)
+            except services.ServiceError as exc:
+                return _form_failure(request, form, exc.message, exc.status)
             else:
                 url = reverse("workflows:run", args=[run.pk])
                 if wants_json(request):
@@ -111,7 +112,7 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
             errors = form.error_list()
             if key_error:
                 errors.append({"field": "idempotency_key", "id": "f-idempotency_key", "msg": key_error})
-            return JsonResponse({"ok": False, "message": _count(errors), "errors": errors}, status=400)
+            return JsonResponse(_failure(_count(errors), errors), status=400)
     filters, filter_errors = queries.RunFilters.parse(request.GET, workflow=name)
     page = _page(request, filters)
     context = {
@@ -143,9 +144,14 @@ def _count(errors: list) -> str:
     return "Please fix the error below." if n == 1 else f"Please fix the {n} errors below."
 
 
+def _failure(message: str, errors: list) -> dict[str, Any]:
+    """The API's error shape (``services.error_body``), plus ``ok`` and ``message`` for the pages' scripts."""
+    return {**services.error_body(message, errors), "ok": False, "message": message}
+
+
 def _form_failure(request: HttpRequest, form: SchemaForm, message: str, status: int) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"ok": False, "message": message, "errors": []}, status=status)
+        return JsonResponse(_failure(message, []), status=status)
     messages.error(request, message)
     return redirect(request.path)
 
@@ -384,7 +390,7 @@ def _action_result(
     redirect_to: str | None = None,
 ) -> HttpResponse:
     if wants_json(request):
-        body: dict[str, Any] = {"ok": ok, "message": message, "errors": errors or []}
+        body = {"ok": True, "message": message, "errors": []} if ok else _failure(message, errors or [])
         if redirect_to:
             body["redirect"] = redirect_to
         return JsonResponse(body, status=status)

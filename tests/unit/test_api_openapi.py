@@ -1,0 +1,57 @@
+"""The API's OpenAPI document and docs (login or token only), and the one error shape of the API and the
+dashboard's scripts."""
+
+from __future__ import annotations
+
+import pytest
+from openapi_spec_validator import validate
+
+from tests.testapp import flows
+from workflows.testing import drain
+
+pytestmark = pytest.mark.usefixtures("engine_db")
+
+
+def test_openapi__document_and_docs_need_a_login(client, user):
+    for url in ("/api/openapi.json", "/api/docs"):
+        refused = client.get(url)
+        assert refused.status_code == 401 and "log in" in refused.json()["error"]
+    client.force_login(user)
+    doc = client.get("/api/openapi.json").json()
+    validate(doc)  # a valid OpenAPI 3.1 document
+    assert "/api/runs/{run_id}/steps/{path}/" in doc["paths"]
+    assert set(doc["components"]["securitySchemes"]) == {"TokenAuth", "SessionAuth"}
+    start = doc["paths"]["/api/workflows/{name}/runs/"]["post"]
+    assert {"201", "200", "400", "404"} <= set(start["responses"])
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200 and b"/static/ninja/swagger-ui-bundle.js" in docs.content  # no CDN
+
+
+def test_openapi__index_points_to_the_document(client, user):
+    client.force_login(user)
+    index = client.get("/api/").json()
+    assert index == {
+        "workflows": "/api/workflows/",
+        "runs": "/api/runs/",
+        "openapi": "/api/openapi.json",
+        "docs": "/api/docs",
+    }
+
+
+def test_errors__wrong_methods_answer_json_405_and_anonymous_401(client, user):
+    assert client.delete("/api/runs/").status_code == 401
+    client.force_login(user)
+    wrong = client.delete("/api/runs/")
+    assert wrong.status_code == 405 and wrong["Allow"] == "GET" and "not allowed" in wrong.json()["error"]
+
+
+def test_errors__the_dashboard_scripts_get_the_api_error_shape(client, user):
+    client.force_login(user)
+    run = flows.counter.start({"value": 1}, user=user)
+    drain()
+    page = client.post(f"/runs/{run.pk}/cancel/", HTTP_ACCEPT="application/json")
+    api = client.post(f"/api/runs/{run.pk}/cancel/")
+    assert page.status_code == api.status_code == 409
+    assert page.json()["error"] == api.json()["error"] and "already" in api.json()["error"]
+    invalid = client.post("/workflows/trip-planner/", {"input.city": ""}, HTTP_ACCEPT="application/json")
+    assert invalid.status_code == 400 and invalid.json()["error"] and invalid.json()["errors"]
