@@ -3,7 +3,7 @@
 
 from django.urls import include, path
 
-from .web import api, views
+from .web import api, tokens, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -12,5 +12,7 @@ urlpatterns = [
     path("runs/", views.runs_list, name="runs"),
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/<str:action>/", views.run_action, name="run-action"),  # POST: cancel, resume…
+    path("tokens/", tokens.tokens_page, name="tokens"),  # API tokens: create, list, revoke
+    path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("api/", include(api.urlpatterns())),  # JSON API (web/api): names api, api-runs, api-run…
 ]
