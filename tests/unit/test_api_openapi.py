@@ -35,6 +35,7 @@ def test_openapi__index_points_to_the_document(client, user):
         "runs": "/api/runs/",
         "openapi": "/api/openapi.json",
         "docs": "/api/docs",
+        "live": "/ws/",
     }
 
 

@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, re_path, reverse
 from ninja import NinjaAPI, Router
 
+from .. import links
 from ..services import error_body
 from . import handling, runs, schemas, workflows
 from .auth import SessionAuth, TokenAuth, authenticate, login_message, login_required_json
@@ -57,6 +58,7 @@ def index(request: HttpRequest):
         "runs": reverse("workflows:api-runs"),
         "openapi": reverse("workflows:openapi-json"),
         "docs": reverse("workflows:openapi-view"),
+        "live": links.live_url(),
     }
 
 

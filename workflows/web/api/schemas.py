@@ -47,6 +47,7 @@ class IndexOut(BaseModel):
     runs: str
     openapi: str
     docs: str
+    live: str = Field(description="the live-updates websocket's path (Authorization: Bearer on the handshake)")
 
 
 class WorkflowUrls(BaseModel):
