@@ -65,19 +65,23 @@ class RunView:
         for column in ("step", "status", "attempt", "progress"):
             table.add_column(column)
         foreach: dict[str, list[str]] = {}
-        for path, row in self.steps.items():
-            if "[" in path:  # a foreach item: one line per foreach with items done / seen
+        for path, row in self.steps.items():  # a foreach's items: one line, items done / seen
+            if "[" in path:
                 foreach.setdefault(path.split("[", 1)[0], []).append(row.get("status", ""))
+        for path, row in self.steps.items():
+            if "[" in path:
+                name = path.split("[", 1)[0]
+                if name in foreach:  # at its first item's place
+                    statuses = foreach.pop(name)
+                    done = sum(s == "succeeded" for s in statuses)
+                    status = "failed" if "failed" in statuses else "succeeded" if done == len(statuses) else "running"
+                    table.add_row(f"{name}[*]", Text(status, COLOURS[status]), "", f"{done}/{len(statuses)} items")
                 continue
             status = row.get("status", "")
             progress = f"{row['progress'] * 100:.0f}%" if isinstance(row.get("progress"), int | float) else ""
             table.add_row(path, Text(status, COLOURS.get(status, "")), str(row.get("attempt", "")), progress)
             if row.get("error"):
                 table.add_row("", Text(row["error"][:200], "red"), "", "")
-        for path, statuses in foreach.items():
-            done = sum(s == "succeeded" for s in statuses)
-            status = "failed" if "failed" in statuses else "succeeded" if done == len(statuses) else "running"
-            table.add_row(f"{path}[*]", Text(status, COLOURS[status]), "", f"{done}/{len(statuses)} items")
         return Group(table, *(Text(line, "dim") for line in self.logs))
 
 
