@@ -56,3 +56,18 @@ def test_errors__the_dashboard_scripts_get_the_api_error_shape(client, user):
     assert page.json()["error"] == api.json()["error"] and "already" in api.json()["error"]
     invalid = client.post("/workflows/trip-planner/", {"input.city": ""}, HTTP_ACCEPT="application/json")
     assert invalid.status_code == 400 and invalid.json()["error"] and invalid.json()["errors"]
+
+
+def test_openapi__head_is_get_without_a_body(client, user):
+    client.force_login(user)
+    head = client.head("/api/runs/")
+    assert head.status_code == 200 and head.content == b""
+
+
+def test_openapi__under_a_prefix_the_document_has_the_prefixed_paths(client, user, settings):
+    settings.ROOT_URLCONF = "tests.prefixed_urls"
+    client.force_login(user)
+    assert client.get("/api/openapi.json").status_code == 404
+    doc = client.get("/wf/api/openapi.json").json()
+    assert "/wf/api/runs/{run_id}/" in doc["paths"] and client.get("/wf/api/docs").status_code == 200
+    assert client.get("/wf/api/").json()["live"] == "/wf/ws/"

@@ -68,10 +68,16 @@ api.add_router("", runs.router)
 
 
 def _json_405(view):
-    """Ninja answers a wrong method with a plain-text 405: JSON here, like every other answer."""
+    """Ninja answers a wrong method with a plain-text 405: JSON here, like every other answer; HEAD as GET."""
 
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        head = request.method == "HEAD"
+        if head:  # HEAD is GET without the body, as Django's own views answer it
+            request.method = "GET"
         response = view(request, *args, **kwargs)
+        if head:
+            request.method = "HEAD"
+            response.content = b""
         if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
             if not authenticate(request):
                 return JsonResponse(error_body(login_message()), status=401)
