@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import engine
-from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
+from ..exceptions import InvalidInput, UnknownWorkflow, WorkflowsError
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
 from . import approvals, drawing, links, queries, services
@@ -324,8 +324,10 @@ def _pretty(value: Any) -> str:
 def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
     run = visible_run(request, run_id)
     page = reverse("workflows:run", args=[run.pk])
-    if not can_operate(request.user, run):
-        return _action_result(request, page, False, "You may watch this run but not change it.", status=403)
+    try:
+        services.operable_run(request.user, run.pk)
+    except services.ServiceError as exc:
+        return _action_result(request, page, False, exc.message, status=exc.status)
     form = None
     try:
         if action == "cancel":
@@ -372,10 +374,9 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
             errors = form.error_list()
         message = _count(errors) if errors and any(e["field"] for e in errors) else str(exc)
         return _action_result(request, page, False, message, errors=errors, status=400)
-    except InvalidTransition as exc:
-        return _action_result(request, page, False, str(exc), status=409)
-    except WorkflowsError as exc:
-        return _action_result(request, page, False, str(exc), status=400)
+    except WorkflowsError as exc:  # the API's status and message for the same refusal (services)
+        refused = services.refusal(exc)
+        return _action_result(request, page, False, refused.message, status=refused.status)
     raise Http404(f"Unknown action {action!r}")
 
 
