@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -123,3 +124,28 @@ async def test_websocket__a_token_opens_it_without_cookies_or_origin_and_a_bad_o
     refused, comm = await connect(secret + "x")
     await comm.disconnect()
     assert not refused
+
+
+@aio
+async def test_websocket__revoking_the_token_closes_the_connection_at_the_next_sweep(user, settings):
+    from project.asgi import application
+    from workflows.live.authority import SESSION_ENDED
+
+    settings.WORKFLOWS = {**settings.WORKFLOWS, "LIVE": {**settings.WORKFLOWS.get("LIVE", {}), "SWEEP_SECONDS": 0.2}}
+    token, secret = await db(tokens.create)(user, "live")
+    headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {secret}".encode())]
+    comm = WebsocketCommunicator(application, "/ws/", headers=headers)
+    assert (await comm.connect(timeout=5))[0]
+    try:
+        await comm.send_json_to({"op": "subscribe", "topic": "runs"})
+        assert (await comm.receive_json_from(5))["op"] == "subscribed"
+        assert (await comm.receive_json_from(5))["op"] == "snapshot"
+        await asyncio.sleep(1)  # several sweeps: a valid token keeps the connection (it has no session)
+        await comm.send_json_to({"op": "ping", "id": "alive"})
+        assert await comm.receive_json_from(5) == {"op": "pong", "id": "alive"}
+        await db(tokens.revoke)(user, token.pk)
+        while (output := await comm.receive_output(15))["type"] != "websocket.close":
+            pass
+        assert output["code"] == SESSION_ENDED
+    finally:
+        await comm.disconnect()
