@@ -62,9 +62,9 @@ def csrf_ok(request: HttpRequest) -> bool:
 def authenticate(request: HttpRequest) -> bool:
     """For views outside ninja's operations (the OpenAPI document, its docs, the 404 fallback): a valid token or a
     session; True when the request may go on."""
-    header = request.headers.get("Authorization")
-    if header is not None and tokens.parse_header(header) is not None:
-        user = tokens.user_for(tokens.parse_header(header) or "")
+    secret = tokens.parse_header(request.headers.get("Authorization"))
+    if secret is not None:  # a token decides alone: a bad one is refused even beside a session
+        user = tokens.user_for(secret)
         if user is None:
             return False
         request.user = user
