@@ -7,6 +7,9 @@ DEBUG          default: off
 ALLOWED_HOSTS  default: 127.0.0.1,localhost
 HTTPS          default: off; on: the site is served over HTTPS (behind a proxy that sets X-Forwarded-Proto):
                secure cookies, HSTS, redirects to https, so that `manage.py check --deploy` is clean
+EMAIL_HOST     default: unset, and then no mail is sent and /accounts/password_reset/ does not exist;
+               set (with EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL)
+               or EMAIL_BACKEND: password reset by mail is offered
 """
 
 import os
@@ -150,6 +153,20 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]  # the demo site's own (empty); the dashboard's ship in the app
 STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_USE_FINDERS = True  # serve app and project static files without a collectstatic step
+WHITENOISE_ALLOW_ALL_ORIGINS = False  # no "Access-Control-Allow-Origin: *": the pages load them from this site
+
+# Mail only when configured: otherwise Django would try SMTP on localhost:25. PASSWORD_RESET (project/urls.py)
+# offers the password reset pages only when a message can actually be sent.
+if os.environ.get("EMAIL_BACKEND"):
+    EMAIL_BACKEND = os.environ["EMAIL_BACKEND"]
+if os.environ.get("EMAIL_HOST"):
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = _env_flag("EMAIL_USE_TLS", True)
+    DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "workflows@localhost")
+PASSWORD_RESET = bool(os.environ.get("EMAIL_BACKEND") or os.environ.get("EMAIL_HOST"))
 
 LOGGING = {
     "version": 1,
