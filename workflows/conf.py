@@ -51,6 +51,9 @@ class LiveSettings(_Section):
     MAX_EVENT_BYTES: PositiveInt = 64 * 1024  # bigger event data is not copied into Redis: read from the DB
     MAX_SUBSCRIPTIONS: PositiveInt = 50  # per websocket connection
     BUFFER_FRAMES: PositiveInt = 1000  # data frames queued for one connection before its topics must resync
+    MAX_BUFFER_BYTES: PositiveInt = 2 << 20  # bytes of data frames queued for one connection, likewise
+    DRAIN_SECONDS: PositiveFloat = 60.0  # a client that acknowledges nothing this long while frames wait: closed
+    MAX_CONNECTIONS_PER_USER: PositiveInt = 20  # open websockets of one user, across every daphne process
     WINDOW_BYTES: PositiveInt = 1 << 20  # bytes sent and not yet acknowledged by the client (flow control)
     SNAPSHOT_RUNS: PositiveInt = 50  # runs in the snapshot that opens a "runs" or "workflow:<name>" subscription
     REPLAY_BATCH: PositiveInt = 200  # events read from the journal per query when replaying or filling a gap
