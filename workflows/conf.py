@@ -24,6 +24,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
 )
 
 from .exceptions import WorkflowDefinitionError
@@ -61,6 +62,27 @@ class LiveSettings(_Section):
     MAX_FRAME_BYTES: PositiveInt = 64 * 1024  # a bigger client frame is answered with a bad_request error
 
 
+class RateLimits(_Section):
+    """Per-user rate limits of the web layer (``web.throttle``), in the ``limits`` notation: "60/minute",
+    "1000 per day", "5/10 seconds". None: not limited. Trusted code (``flow.start``, the engine) is never limited."""
+
+    start: str | None = "60/minute"  # run starts: launch (form, API), retry, restart
+    event: str | None = "120/minute"  # events sent to runs
+    resume: str | None = "60/minute"  # resumes of suspended steps
+
+    @field_validator("start", "event", "resume")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        from limits import parse
+
+        if value:
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a rate: write it like '60/minute' or '1000 per day'") from None
+        return value or None
+
+
 class WorkflowsSettings(_Section):
     """Every key of ``settings.WORKFLOWS``; all optional."""
 
@@ -83,6 +105,7 @@ class WorkflowsSettings(_Section):
     SQLITE_CHECK: Literal["warn", "off"] = "warn"  # the system check on plain SQLite with worker processes
     MAX_JSON_DEPTH: PositiveInt = 64  # nesting of user-sent JSON (inputs, resume data, events, bodies, frames)
     MAX_INPUT_BYTES: PositiveInt = 1 << 20  # size of a run's input, resume data or event payload as JSON; API bodies
+    RATE_LIMITS: RateLimits = Field(default_factory=RateLimits)
     LIVE: LiveSettings = Field(default_factory=LiveSettings)
 
 
