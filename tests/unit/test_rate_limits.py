@@ -123,3 +123,18 @@ def test_settings__a_rate_that_does_not_parse_is_a_configuration_error(limits):
     limits(start="lots")
     with pytest.raises(ImproperlyConfigured, match=r"RATE_LIMITS.*start.*'lots' is not a rate"):
         conf.settings()
+
+
+def test_redis_down__requests_are_let_through_not_refused(user, settings):
+    from types import SimpleNamespace
+
+    from workflows.web import throttle
+
+    settings.WORKFLOWS = {
+        **settings.WORKFLOWS,
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "RATE_LIMITS": {"start": "1/hour"},
+    }
+    request = SimpleNamespace(user=user)
+    for _ in range(3):  # nothing can be counted: the throttle does not take the site down with Redis
+        throttle.check(request, "start")
