@@ -22,7 +22,7 @@ from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
-from . import approvals, drawing, links, queries
+from . import approvals, drawing, links, queries, throttle
 from .forms import SchemaForm
 from .permissions import can_operate
 
@@ -89,6 +89,10 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     if request.method == "POST":
         if not info.launchable:
             return _form_failure(request, form, f"Workflow {name!r} is not deployed here: it cannot be launched", 409)
+        try:
+            throttle.check(request, "start")
+        except throttle.Throttled as exc:
+            return _throttled(request, exc)
         form.bind(request.POST)
         key = request.POST.get("idempotency_key", "").strip()
         if len(key) > KEY_MAX:
@@ -141,6 +145,21 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
 def _count(errors: list) -> str:
     n = len(errors)
     return "Please fix the error below." if n == 1 else f"Please fix the {n} errors below."
+
+
+THROTTLED_ACTIONS: dict[str, throttle.Kind] = {
+    "retry": "start",
+    "restart": "start",
+    "resume": "resume",
+    "send-event": "event",
+}
+
+
+def _throttled(request: HttpRequest, exc: throttle.Throttled) -> HttpResponse:
+    """429 with Retry-After: JSON for the dashboard's scripts (their message shows by the form), else a page."""
+    if wants_json(request):
+        return throttle.json_response(exc, ok=False, message=str(exc), errors=[])
+    return throttle.page_response(request, exc)
 
 
 def _form_failure(request: HttpRequest, form: SchemaForm, message: str, status: int) -> HttpResponse:
@@ -321,6 +340,11 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
     if not can_operate(request.user, run):
         return _action_result(request, page, False, "You may watch this run but not change it.", status=403)
     form = None
+    try:
+        if action in THROTTLED_ACTIONS:
+            throttle.check(request, THROTTLED_ACTIONS[action])
+    except throttle.Throttled as exc:
+        return _throttled(request, exc)
     try:
         if action == "cancel":
             engine.cancel(run.pk)
