@@ -33,7 +33,7 @@ class ScheduleForm(forms.Form):
     timezone = forms.CharField(max_length=64, initial="UTC", help_text="IANA name, e.g. Europe/Lisbon")
     input = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON")
     overlap = forms.ChoiceField(choices=[(c, c) for c in cronlib.OVERLAP], initial="skip")
-    catchup = forms.ChoiceField(choices=[(c, c) for c in cronlib.CATCHUP], initial="latest")
+    catchup = forms.ChoiceField(label="Catch-up", choices=[(c, c) for c in cronlib.CATCHUP], initial="latest")
     paused = forms.BooleanField(required=False)
 
     def clean_input(self) -> Any:
