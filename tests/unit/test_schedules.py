@@ -201,6 +201,14 @@ def test_fire__a_workflow_not_registered_here_is_left_to_a_process_that_has_it()
         registry.register(flow)
 
 
+def test_fire__a_row_broken_by_hand_is_logged_and_the_others_still_fire():
+    broken = make("*/10 * * * *", name="broken")
+    fine = make("*/10 * * * *", name="fine")
+    ScheduleRow.objects.filter(pk=broken.pk).update(timezone="Nowhere/City")
+    assert recovery.fire_schedules(now=utc(2026, 1, 1, 0, 10, 1)) == 1
+    assert fired(fine) == [utc(2026, 1, 1, 0, 10)] and fired(broken) == []
+
+
 # --- code-defined schedules ----------------------------------------------------------------------------------------
 
 
