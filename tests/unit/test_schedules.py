@@ -235,3 +235,30 @@ def test_sync__code_schedules_created_updated_kept_paused_and_removed():
         assert not ScheduleRow.objects.filter(workflow__name="sched-code").exists()
     finally:
         registry.unregister(flow)
+
+
+def test_sync__loops_starting_together_create_each_code_schedule_once():
+    flow = Workflow("sched-sync-race", input=flows.Num, schedules=[Schedule("0 3 * * *", input={"value": 1})])
+    flow.then(flows.increment).commit()
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def start():
+        try:
+            barrier.wait(timeout=60)
+            schedule_admin.sync_code(now=utc(2026, 1, 1), prune_unregistered=False)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        threads = [threading.Thread(target=start) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        assert ScheduleRow.objects.filter(workflow__name="sched-sync-race").count() == 1
+    finally:
+        registry.unregister(flow)

@@ -123,12 +123,15 @@ def sync_code(*, now: datetime | None = None, prune_unregistered: bool = True) -
         if not wanted and not Schedule.objects.filter(workflow__name=flow.name, source=Schedule.Source.CODE).exists():
             continue  # nothing to do, and no row to create for a workflow without schedules
         workflow_id = row_for(flow)
-        with transaction.atomic():
-            rows = {s.name: s for s in Schedule.objects.select_for_update().filter(workflow_id=workflow_id)}
-            for key, d in wanted.items():
-                _sync_one(rows.get(key), d, workflow_id, now, counts)
-            gone = [s.pk for s in rows.values() if s.from_code and s.name not in wanted]
-            counts["deleted"] += Schedule.objects.filter(pk__in=gone).delete()[1].get(Schedule._meta.label, 0)
+        try:
+            with transaction.atomic():
+                rows = {s.name: s for s in Schedule.objects.select_for_update().filter(workflow_id=workflow_id)}
+                for key, d in wanted.items():
+                    _sync_one(rows.get(key), d, workflow_id, now, counts)
+                gone = [s.pk for s in rows.values() if s.from_code and s.name not in wanted]
+                counts["deleted"] += Schedule.objects.filter(pk__in=gone).delete()[1].get(Schedule._meta.label, 0)
+        except IntegrityError:  # another process starting at the same time created the same row: it synced them
+            log.info("code-defined schedules of %s: synced by another process meanwhile", flow.name)
     if prune_unregistered:
         stale = Schedule.objects.filter(source=Schedule.Source.CODE).exclude(workflow__name__in=[f.name for f in flows])
         counts["deleted"] += stale.delete()[1].get(Schedule._meta.label, 0)
