@@ -102,6 +102,8 @@ class WorkflowsSettings(_Section):
     DEFAULT_RETRIES: int = Field(default=0, ge=0)
     DEFAULT_BACKOFF: NonNegativeFloat = 1.0
     DEFAULT_TIMEOUT: PositiveFloat | None = None
+    SCHEDULE_CATCHUP_MAX: PositiveInt = 10  # catchup="all": at most this many missed due times fire (the latest)
+    SCHEDULE_GRACE_SECONDS: NonNegativeFloat = 60.0  # a due time fired this late is still on time, not "missed"
     SQLITE_CHECK: Literal["warn", "off"] = "warn"  # the system check on plain SQLite with worker processes
     MAX_JSON_DEPTH: PositiveInt = 64  # nesting of user-sent JSON (inputs, resume data, events, bodies, frames)
     MAX_INPUT_BYTES: PositiveInt = 1 << 20  # size of a run's input, resume data or event payload as JSON; API bodies

@@ -13,6 +13,7 @@ from typing import Any
 from ..exceptions import WorkflowDefinitionError
 from . import ports, registry
 from .graph import compile_graph
+from .schedule import Schedule, check_schedules
 from .schema import TypeSpec
 from .step import ID_RE, Step
 
@@ -47,6 +48,7 @@ class Workflow:
         pool: str | None = None,
         state: Any = None,
         version: str | None = None,
+        schedules: Sequence[Schedule] | None = None,
     ) -> None:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise WorkflowDefinitionError(f"Invalid workflow name {name!r}: letters, digits, '_', '.', '-'")
@@ -64,6 +66,8 @@ class Workflow:
         self.retries = retries
         self.pool = pool
         self._version = version  # None: the version is the graph's fingerprint
+        # started by the recovery loop; not part of the version (store.scheduling keeps them in the database)
+        self.schedules = check_schedules(name, schedules, self.input.validate)
         self._specs: list[_Spec] = []
         self._graph = None
         self._module = sys._getframe(1).f_globals.get("__name__", "?")  # tells duplicate names apart

@@ -22,7 +22,7 @@ from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
-from . import approvals, drawing, links, queries, throttle
+from . import approvals, drawing, links, queries, schedules, throttle
 from .forms import SchemaForm
 from .permissions import can_operate
 
@@ -137,6 +137,8 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
         "live_topic": f"workflow:{name}",
         "insertable": _insertable(request, filters),
         "versions": versions_in_flight(name),  # counts every user's runs: whether a version may go is global
+        "schedules": schedules.page_rows(name, request.user),
+        "can_change_schedules": schedules.can_change_schedules(request.user),
     }
     status = 400 if form.has_errors or key_error else 200
     return render(request, "workflows/workflow.html", context, status=status)
@@ -243,6 +245,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
         "events": events,
         "restart_choices": queries.restart_choices(graph),
         "progress": queries.run_progress(run),
+        "scheduled_by": schedules.fire_of(run),  # the schedule and due time that started it, if one did
         "pretty": {
             "input": _pretty(run.input),
             "output": _pretty(run.output) if run.status == RunStatus.SUCCEEDED else None,
