@@ -7,6 +7,8 @@ DEBUG          default: off
 ALLOWED_HOSTS  default: 127.0.0.1,localhost
 HTTPS          default: off; on: the site is served over HTTPS (behind a proxy that sets X-Forwarded-Proto):
                secure cookies, HSTS, redirects to https, so that `manage.py check --deploy` is clean
+WORKFLOWS_LOG_JSON     default: off; on: log lines are JSON objects (with run_id, step, attempt)
+WORKFLOWS_METRICS      default: off; on: Prometheus metrics at /metrics (staff, or WORKFLOWS_METRICS_TOKEN)
 """
 
 import os
@@ -14,6 +16,8 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+
+import workflows.logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("WORKFLOWS_VAR_DIR", BASE_DIR / "var"))
@@ -131,6 +135,8 @@ WORKFLOWS = {
     "REDIS_URL": REDIS_URL,
     "POOLS": {"default": {"queue": "default", "max_parallel": 10}, "llm": {"queue": "default", "max_parallel": 2}},
     "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.Worker"),
+    "METRICS": _env_flag("WORKFLOWS_METRICS"),  # Prometheus at /metrics: a staff session or this bearer token
+    "METRICS_TOKEN": os.environ.get("WORKFLOWS_METRICS_TOKEN") or None,
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -151,11 +157,5 @@ STATICFILES_DIRS = [BASE_DIR / "static"]  # the demo site's own (empty); the das
 STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_USE_FINDERS = True  # serve app and project static files without a collectstatic step
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"workflows": {"level": os.environ.get("WORKFLOWS_LOG_LEVEL", "INFO")}},
-}
+# Every line of the engine, the workers and step code says its run, step and attempt; JSON: WORKFLOWS_LOG_JSON=1
+LOGGING = workflows.logging.config()

@@ -3,7 +3,7 @@
 
 from django.urls import path, re_path
 
-from .web import api, views
+from .web import api, metrics, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("runs/", views.runs_list, name="runs"),
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/<str:action>/", views.run_action, name="run-action"),  # POST: cancel, resume…
+    path("metrics", metrics.scrape, name="metrics"),  # Prometheus, opt-in (WORKFLOWS["METRICS"])
     # JSON API
     path("api/", api.index, name="api"),
     path("api/workflows/", api.workflows, name="api-workflows"),

@@ -23,7 +23,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.worker import Worker
 
-from .. import conf, engine
+from .. import conf, engine, metrics
 from ..store.models import RUN_TERMINAL, Run, StepRun, StepStatus
 from . import dispatch
 
@@ -124,13 +124,15 @@ def sync_children() -> int:
 
 
 def tick(requeue_after: float | None = None) -> dict[str, int]:
-    return {
+    done = {
         "expired": expire_leases(),
         "requeued": requeue_lost(requeue_after),
         "timers": fire_timers(),
         "children": sync_children(),
         "admitted": engine.pump(),
     }
+    metrics.recovered(done)
+    return done
 
 
 def loop(stop=lambda: False) -> None:
