@@ -122,3 +122,13 @@ def test_metrics__websocket_connections_are_counted_and_gauged(engine_db, user):
     assert async_to_sync(connect_and_close)() - open_now == 1
     assert sampled("workflows_websocket_connections_opened_total") - opened == 1
     assert sampled("workflows_websocket_connections") == open_now
+
+
+def test_metrics__a_check_warns_when_workers_counts_would_be_missed(settings, monkeypatch):
+    from workflows.checks import check_metrics
+
+    assert check_metrics(None) == []  # the test settings: a multiprocess directory
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    assert [m.id for m in check_metrics(None)] == ["workflows.W011"]
+    settings.WORKFLOWS = {**settings.WORKFLOWS, "METRICS_DIR": "/tmp/somewhere"}
+    assert check_metrics(None) == []
