@@ -101,4 +101,3 @@ def test_tracing__off_without_a_configured_provider(engine_db):
     run = observe_flows.observed.start({"value": 1})
     drain()
     assert "trace" not in RunEvent.objects.get(run=run, kind="run_created").data
-
