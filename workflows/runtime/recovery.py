@@ -24,6 +24,7 @@ from rq.job import Job, JobStatus
 from rq.worker import Worker
 
 from .. import conf, engine, metrics
+from .. import logging as step_logging
 from ..store.models import RUN_TERMINAL, Run, StepRun, StepStatus
 from . import dispatch
 
@@ -33,7 +34,13 @@ BATCH = 200
 
 
 def _unless_busy(run_id: int, transition, *args) -> bool:
-    """``transition(*args)`` (an engine transition of run ``run_id``), skipped while another process holds the run."""
+    """``transition(*args)`` (an engine transition of run ``run_id``), skipped while another process holds the run.
+    Its log lines carry the run's id (``workflows.logging``)."""
+    with step_logging.bound(run_id):
+        return _transition_unless_busy(run_id, transition, *args)
+
+
+def _transition_unless_busy(run_id: int, transition, *args) -> bool:
     if not transaction.get_connection().features.has_select_for_update_skip_locked:
         return transition(*args)
     with transaction.atomic():
