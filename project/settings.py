@@ -12,6 +12,8 @@ HTTPS          default: off; on: the site is served over HTTPS (behind a proxy t
 EMAIL_HOST     default: unset, and then no mail is sent and /accounts/password_reset/ does not exist;
                set (with EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL)
                or EMAIL_BACKEND: password reset by mail is offered
+WORKFLOWS_LOG_JSON     default: off; on: log lines are JSON objects (with run_id, step, attempt)
+WORKFLOWS_METRICS      default: off; on: Prometheus metrics at /metrics (staff, or WORKFLOWS_METRICS_TOKEN)
 """
 
 import os
@@ -20,6 +22,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+
+import workflows.logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("WORKFLOWS_VAR_DIR", BASE_DIR / "var"))
@@ -139,6 +143,8 @@ WORKFLOWS = {
     "REDIS_URL": REDIS_URL,
     "POOLS": {"default": {"queue": "default", "max_parallel": 10}, "llm": {"queue": "default", "max_parallel": 2}},
     "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.Worker"),
+    "METRICS": _env_flag("WORKFLOWS_METRICS"),  # Prometheus at /metrics: a staff session or this bearer token
+    "METRICS_TOKEN": os.environ.get("WORKFLOWS_METRICS_TOKEN") or None,
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -184,11 +190,5 @@ if os.environ.get("EMAIL_HOST"):
     DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "workflows@localhost")
 PASSWORD_RESET = bool(os.environ.get("EMAIL_BACKEND") or os.environ.get("EMAIL_HOST"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"workflows": {"level": os.environ.get("WORKFLOWS_LOG_LEVEL", "INFO")}},
-}
+# Every line of the engine, the workers and step code says its run, step and attempt; JSON: WORKFLOWS_LOG_JSON=1
+LOGGING = workflows.logging.config()

@@ -109,6 +109,9 @@ class WorkflowsSettings(_Section):
     MAX_INPUT_BYTES: PositiveInt = 1 << 20  # size of a run's input, resume data or event payload as JSON; API bodies
     RATE_LIMITS: RateLimits = Field(default_factory=RateLimits)
     LIVE: LiveSettings = Field(default_factory=LiveSettings)
+    METRICS: bool = False  # Prometheus metrics at <prefix>/metrics (the metrics extra); off: not recorded, 404
+    METRICS_DIR: str | None = None  # prometheus_client's multiprocess directory, unless PROMETHEUS_MULTIPROC_DIR is set
+    METRICS_TOKEN: str | None = None  # a scraper's bearer token for <prefix>/metrics (else: a staff user's session)
 
 
 @cache

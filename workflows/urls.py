@@ -3,7 +3,7 @@
 
 from django.urls import path, re_path
 
-from .web import api, schedule_views, schedules, views
+from .web import api, metrics, schedule_views, schedules, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -15,6 +15,7 @@ urlpatterns = [
     path("workflows/<str:name>/schedules/new/", schedule_views.schedule_new, name="schedule-new"),
     path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule"),
     path("schedules/<int:schedule_id>/<str:action>/", schedule_views.schedule_action, name="schedule-action"),
+    path("metrics", metrics.scrape, name="metrics"),  # Prometheus, opt-in (WORKFLOWS["METRICS"])
     # JSON API
     path("api/", api.index, name="api"),
     path("api/workflows/", api.workflows, name="api-workflows"),

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import faults
+from .. import faults, tracing
 from ..definition.schema import jsonable
 from ..exceptions import InvalidInput, InvalidTransition
 from ..store.journal import Journal
@@ -242,7 +242,10 @@ def _restart_at(source: Run, graph, index: int, input: Any) -> Run:
         ]  # fmt: skip
         StepRun.objects.bulk_create(copies)
         journal = Journal(run)
-        journal.add("run_created", input=run.input, version=run.version, restarted_from=source.pk, from_block=index)
+        trace = tracing.run_created(run, source.workflow.name)
+        journal.add(
+            "run_created", input=run.input, version=run.version, restarted_from=source.pk, from_block=index, **trace
+        )
         if copies:
             journal.add("steps_reused", count=len(copies), from_run=source.pk)
         enter(run, graph, index, data, journal)

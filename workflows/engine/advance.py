@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from .. import tracing
 from ..definition.context import Context
 from ..definition.schema import jsonable
 from ..exceptions import InvalidInput
@@ -272,7 +273,9 @@ def create_run(
     statements.attach_workflow(run, flow.name)  # its name for the journal's publication, without a query
     run._locked_status = None
     journal = Journal(run)
-    journal.add("run_created", input=input_json, version=graph.version, parent_step=parent_step and parent_step.pk)
+    trace = tracing.run_created(run, flow.name)  # the trace its steps join, in whatever process (``tracing``)
+    parent = parent_step and parent_step.pk
+    journal.add("run_created", input=input_json, version=graph.version, parent_step=parent, **trace)
     enter(run, graph, 0, input_json, journal)
     save(run, journal)
     return run

@@ -27,7 +27,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .. import conf
+from .. import conf, metrics
 from ..definition import limits
 from ..exceptions import InvalidInput
 from . import authority, quota, reads, tokens
@@ -82,6 +82,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.wake_sender = asyncio.Event()
         self.wake_replayer = asyncio.Event()
         await self.accept()
+        self.counted = True
+        metrics.websocket(opened=True)
         self.tasks = [
             asyncio.create_task(self._guard(self._sender())),
             asyncio.create_task(self._guard(self._replayer())),
@@ -89,6 +91,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         ]
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            metrics.websocket(opened=False)
         for task in getattr(self, "tasks", ()):
             task.cancel()
         for sub in list(getattr(self, "subs", {}).values()):
@@ -158,6 +163,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def _stall(self, sub: Subscription) -> None:
         sub.stalled = True
+        metrics.frames_dropped(1 + sum(item.sub is sub for item in self.queue))  # the one refused and those queued
         self._drop_queued(sub)
         frame: dict[str, Any] = {"op": "resync", "topic": sub.topic}
         if sub.is_run:

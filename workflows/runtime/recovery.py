@@ -24,7 +24,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.worker import Worker
 
-from .. import conf, engine
+from .. import conf, engine, metrics
+from .. import logging as step_logging
 from ..engine import schedule_admin, schedules
 from ..store.models import RUN_TERMINAL, Run, StepRun, StepStatus
 from . import dispatch
@@ -35,7 +36,13 @@ BATCH = 200
 
 
 def _unless_busy(run_id: int, transition, *args) -> bool:
-    """``transition(*args)`` (an engine transition of run ``run_id``), skipped while another process holds the run."""
+    """``transition(*args)`` (an engine transition of run ``run_id``), skipped while another process holds the run.
+    Its log lines carry the run's id (``workflows.logging``)."""
+    with step_logging.bound(run_id):
+        return _transition_unless_busy(run_id, transition, *args)
+
+
+def _transition_unless_busy(run_id: int, transition, *args) -> bool:
     if not transaction.get_connection().features.has_select_for_update_skip_locked:
         return transition(*args)
     with transaction.atomic():
@@ -131,7 +138,7 @@ def fire_schedules(now=None) -> int:
 
 
 def tick(requeue_after: float | None = None) -> dict[str, int]:
-    return {
+    done = {
         "expired": expire_leases(),
         "requeued": requeue_lost(requeue_after),
         "timers": fire_timers(),
@@ -139,6 +146,8 @@ def tick(requeue_after: float | None = None) -> dict[str, int]:
         "children": sync_children(),
         "admitted": engine.pump(),
     }
+    metrics.recovered(done)
+    return done
 
 
 def sync_schedules() -> None:

@@ -30,7 +30,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rq import Worker
 
-from workflows import conf
+from workflows import conf, metrics
 from workflows.devserver import redis_server
 from workflows.devserver.processes import descendants
 
@@ -87,6 +87,14 @@ class Child:
 def project_dir() -> Path:
     """Where the project's modules import from (the children run there)."""
     return Path(getattr(settings, "BASE_DIR", None) or os.getcwd())
+
+
+def fresh_dir(path: Path) -> Path:
+    """``path``, emptied: the metrics files of an earlier ``up``'s processes (their pids) are stale."""
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink(missing_ok=True)
+    return path
 
 
 def var_dir() -> Path:
@@ -163,6 +171,8 @@ class Command(BaseCommand):
                 "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
                 "PYTHONUNBUFFERED": "1",
             }
+            if conf.get("METRICS") and not metrics.multiproc_dir():  # one directory for every process's counters
+                env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_dir(var_dir() / "metrics"))
             manage = [sys.executable, "-m", "django"]  # the project's settings come from DJANGO_SETTINGS_MODULE
             worker_class = ["--worker-class", options["worker_class"]] if options["worker_class"] else []
             for label, rq_name in zip(names, rq_names, strict=True):
