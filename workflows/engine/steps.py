@@ -68,7 +68,7 @@ def complete_and_take_next(
         fail(sr, exc, retryable=False, traceback="")
         return False, None
     # a large output equal to the step's input (a step passing its data along) refers to where that is stored
-    same = sr.input_ref is not None and (output is sr.input or output == sr.input)
+    same = sr.input_ref is not None and size > values.inline_limit() and (output is sr.input or output == sr.input)
     ref = sr.input_ref if same else None
     with transaction.atomic():
         run = lock(sr.run_id)
@@ -83,7 +83,7 @@ def complete_and_take_next(
         graph = graph_or_fail(run, journal, sr.path) if run.status in RUN_ACTIVE else None
         slot = handoff.offer(journal, sr.pool, worker)
         if graph and bail:
-            succeed_run(run, graph, output, journal)
+            succeed_run(run, graph, output, journal, values.output_root(sr))
         elif graph:
             after_success(run, graph, sr, journal)
         if slot.taker is None:
