@@ -137,6 +137,7 @@ def test_page__the_run_page_shows_a_large_value_on_demand(api, user):
     page = api.get(f"/runs/{run.pk}/").content.decode()
     assert f'data-value-url="/api/runs/{run.pk}/values/input"' in page
     assert f'data-value-url="/api/runs/{run.pk}/values/output"' in page
+    assert "100.0 kB" in page  # its size, as the step panel writes it
     assert len(page) < BIG  # neither the input nor the output is in the page
 
 

@@ -322,7 +322,19 @@ def _large(run: Run, where: str, value: Any) -> dict[str, Any] | None:
     brief = values.brief(value, where)
     if not values.is_brief(brief):
         return None
-    return {"bytes": brief["bytes"], "url": reverse("workflows:api-run-value", args=[run.pk, where])}
+    return {"label": _bytes(brief["bytes"]), "url": reverse("workflows:api-run-value", args=[run.pk, where])}
+
+
+def _bytes(n: int) -> str:
+    """Bytes for people, as run.js writes them (``fmtBytes``): "812 B", "1.0 MB"."""
+    if n < 1000:
+        return f"{n} B"
+    value, unit = n / 1000, "kB"
+    for bigger in ("MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}"
 
 
 # --- run actions (POST, CSRF) ----------------------------------------------------------------------------------
