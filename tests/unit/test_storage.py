@@ -67,7 +67,9 @@ def test_ref__small_values_stay_inline():
     assert RunEvent.objects.get(run=run, kind="step_succeeded", step="pass3").data["output"] == {"x": 1}
 
 
-def test_ref__a_new_large_output_is_stored_once_and_the_next_step_refers_to_it():
+@pytest.mark.parametrize("eager", [1.0, 0.0], ids=["run-at-once", "queued-and-claimed"])
+def test_ref__a_new_large_output_is_stored_once_and_the_next_step_refers_to_it(settings, eager):
+    settings.WORKFLOWS = {**settings.WORKFLOWS, "EAGER_SECONDS": eager}  # 0: each step claimed from its RQ job
     value = value_of_size(BIG)
     run = finished(sf.grows.start(value))
     assert run.status == "succeeded"
