@@ -19,6 +19,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
+from django.db.models import TextField
+from django.db.models.functions import Cast, Length
 
 from .. import conf
 
@@ -59,21 +61,16 @@ def is_brief(value: Any) -> bool:
 
 def resolve(run: Run | int, ref: int) -> Any:
     """The value at ``ref`` (see the module's docstring) for ``run`` (a Run, or its id)."""
-    Run, StepRun = _model("Run"), _model("StepRun")
     if ref == RUN_INPUT:
-        if isinstance(run, Run):
+        if isinstance(run, _model("Run")):
             return run.input
-        return Run.objects.filter(pk=run).values_list("input", flat=True).first()
-    return StepRun.objects.filter(pk=ref).values_list("output", flat=True).first()
+        return _model("Run").objects.filter(pk=run).values_list("input", flat=True).first()
+    return _model("StepRun").objects.filter(pk=ref).values_list("output", flat=True).first()
 
 
 def stored_size(run_id: int, ref: int) -> int:
     """Bytes of the JSON at ``ref``, measured by the database (the value is not read)."""
-    from django.db.models import TextField
-    from django.db.models.functions import Cast, Length
-
-    Run, StepRun = _model("Run"), _model("StepRun")
-    rows = Run.objects.filter(pk=run_id) if ref == RUN_INPUT else StepRun.objects.filter(pk=ref)
+    rows = _model("Run").objects.filter(pk=run_id) if ref == RUN_INPUT else _model("StepRun").objects.filter(pk=ref)
     column = "input" if ref == RUN_INPUT else "output"
     return rows.annotate(n=Length(Cast(column, TextField()))).values_list("n", flat=True).first() or 0
 
@@ -111,7 +108,7 @@ def fill_run_output(run: Run) -> None:
 
 def read(run: Run, where: str) -> tuple[bool, Any]:
     """The value ``where`` names in ``run`` (a journal event's ``$ref``): (found, value)."""
-    InboundEvent, StepRun = _model("InboundEvent"), _model("StepRun")
+    inbound, steps = _model("InboundEvent").objects, _model("StepRun").objects
     parts = where.strip("/").split("/")
     if parts == ["input"]:
         return True, run.input
@@ -120,9 +117,9 @@ def read(run: Run, where: str) -> tuple[bool, Any]:
     if len(parts) == 3 and parts[0] == "steps" and parts[1].isascii() and parts[1].isdigit():
         if parts[2] not in ("input", "output", "suspend_payload", "resume_data"):
             return False, None
-        sr = StepRun.objects.filter(run=run, pk=int(parts[1])).first()
+        sr = steps.filter(run=run, pk=int(parts[1])).first()
         return (True, getattr(fill_step(sr), parts[2])) if sr is not None else (False, None)
     if len(parts) == 2 and parts[0] == "events" and parts[1].isascii() and parts[1].isdigit():
-        found = InboundEvent.objects.filter(run=run, pk=int(parts[1])).values_list("data", flat=True)
+        found = inbound.filter(run=run, pk=int(parts[1])).values_list("data", flat=True)
         return (True, found[0]) if found else (False, None)
     return False, None
