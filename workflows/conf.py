@@ -108,6 +108,9 @@ class WorkflowsSettings(_Section):
     MAX_JSON_DEPTH: PositiveInt = 64  # nesting of user-sent JSON (inputs, resume data, events, bodies, frames)
     MAX_INPUT_BYTES: PositiveInt = 1 << 20  # size of a run's input, resume data or event payload as JSON; API bodies
     RATE_LIMITS: RateLimits = Field(default_factory=RateLimits)
+    MAX_OUTPUT_BYTES: PositiveInt = 16 << 20  # a step's output as JSON; bigger fails the step (OutputTooLarge)
+    MAX_EVENT_BYTES: PositiveInt = 256 << 10  # a send_event payload as JSON; bigger is InvalidInput (a 400)
+    INLINE_VALUE_BYTES: PositiveInt = 16 << 10  # bigger values are stored once and referred to (store.values)
     LIVE: LiveSettings = Field(default_factory=LiveSettings)
     METRICS: bool = False  # Prometheus metrics at <prefix>/metrics (the metrics extra); off: not recorded, 404
     METRICS_DIR: str | None = None  # prometheus_client's multiprocess directory, unless PROMETHEUS_MULTIPROC_DIR is set

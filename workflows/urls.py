@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/runs/<int:run_id>/", api.run, name="api-run"),
     path("api/runs/<int:run_id>/events/", api.run_events, name="api-run-events"),
     path("api/runs/<int:run_id>/steps/<path:path>/", api.run_step, name="api-run-step"),  # paths may hold "/"
+    path("api/runs/<int:run_id>/values/<path:where>", api.run_value, name="api-run-value"),  # large values
     path("api/runs/<int:run_id>/cancel/", api.run_cancel, name="api-run-cancel"),
     path("api/runs/<int:run_id>/resume/", api.run_resume, name="api-run-resume"),
     path("api/runs/<int:run_id>/send-event/", api.run_send_event, name="api-run-send-event"),

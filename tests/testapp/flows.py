@@ -185,5 +185,6 @@ from . import (  # noqa: E402,F401
     control_flows,
     hardening_flows,
     observe_flows,
+    storage_flows,
     worker_flows,
 )

@@ -10,12 +10,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import faults
-from ..exceptions import WorkerLost, WorkerShutdown
+from ..exceptions import OutputTooLarge, WorkerLost, WorkerShutdown
+from ..store import values
 from ..store.journal import Journal
 from ..store.models import RUN_ACTIVE, Run, StepRun, StepStatus
 from . import budgets, handoff, policy, substeps
 from .advance import after_success
 from .core import (
+    check_output,
     error_of,
     fail_run,
     graph_or_fail,
@@ -45,6 +47,8 @@ def claim(step_run_id: int, worker: str) -> StepRun | None:
         step_started(run, journal)
         save(run, journal, derive=False)
     sr.run = run
+    if sr.input_ref is not None:  # a large input stored once: read it for the step (in memory only)
+        sr.input = values.resolve(run, sr.input_ref)
     return sr
 
 
@@ -58,19 +62,28 @@ def complete_and_take_next(
 ) -> tuple[bool, StepRun | None]:
     """``complete``; the step's pool slot goes to its successor if it is ready now (``handoff``). With
     ``worker``, that successor is claimed for ``worker`` and returned, to be run by it at once."""
+    try:
+        size = check_output(output, sr.path)
+    except OutputTooLarge as exc:
+        fail(sr, exc, retryable=False, traceback="")
+        return False, None
+    # a large output equal to the step's input (a step passing its data along) refers to where that is stored
+    same = sr.input_ref is not None and size > values.inline_limit() and (output is sr.input or output == sr.input)
+    ref = sr.input_ref if same else None
     with transaction.atomic():
         run = lock(sr.run_id)
-        if not set_step(
-            sr, (StepStatus.RUNNING,), status=StepStatus.SUCCEEDED, output=output, finished_at=timezone.now()
-        ):
+        fields = {"output": None if same else output, "output_ref": ref}
+        if not set_step(sr, (StepStatus.RUNNING,), status=StepStatus.SUCCEEDED, finished_at=timezone.now(), **fields):
             log.info("ignored completion of %s: no longer running", sr)
             return False, None
+        sr.output, sr._output_root = output, (ref if same else (sr.pk if size > values.inline_limit() else None))
         journal = Journal(run)
-        journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=output, duration=sr.duration)
+        brief = values.brief(output, f"steps/{sr.pk}/output", size)
+        journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=brief, duration=sr.duration)
         graph = graph_or_fail(run, journal, sr.path) if run.status in RUN_ACTIVE else None
         slot = handoff.offer(journal, sr.pool, worker)
         if graph and bail:
-            succeed_run(run, graph, output, journal)
+            succeed_run(run, graph, output, journal, values.output_root(sr))
         elif graph:
             after_success(run, graph, sr, journal)
         if slot.taker is None:
@@ -179,7 +192,8 @@ def on_failure(
         due = timezone.now() + timedelta(seconds=delay)
         StepRun.objects.create(
             run=run, block=sr.block, path=sr.path, step_id=sr.step_id, kind=sr.kind, index=sr.index,
-            attempt=sr.attempt + 1, status=StepStatus.PENDING, pool=sr.pool, input=sr.input, due_at=due,
+            attempt=sr.attempt + 1, status=StepStatus.PENDING, pool=sr.pool, due_at=due, input_ref=sr.input_ref,
+            input=None if sr.input_ref is not None else sr.input,
             resume_data=sr.resume_data, suspend_payload=sr.suspend_payload, label=sr.label,
         )  # fmt: skip
         extra = {"budget": charge.budget, "left": charge.allowed - charge.spent} if charge.infrastructure else {}

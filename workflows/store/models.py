@@ -100,6 +100,9 @@ class Run(models.Model):
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
     input = models.JSONField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
+    output_ref = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="a large output stored once: where it is (store.values); output is null"
+    )
     error = models.JSONField(null=True, blank=True)
     traceback = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
@@ -146,6 +149,16 @@ class Run(models.Model):
     def __str__(self) -> str:
         return f"{self.workflow_id and self.workflow.name} #{self.pk}"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        """A large output stored once (``output_ref``) is read from where it is: ``run.output`` is the value."""
+        run = super().from_db(db, field_names, values)
+        if "output" in run.__dict__ and run.__dict__["output"] is None:
+            from .values import fill_run_output
+
+            fill_run_output(run)
+        return run
+
     @property
     def is_terminal(self) -> bool:
         return self.status in RUN_TERMINAL
@@ -165,8 +178,12 @@ class Run(models.Model):
         return usage_of(self.pk)
 
     def step(self, step_id: str) -> StepRun | None:
-        """The latest attempt of a step (or of a step path such as ``"item[3]"``)."""
-        return self.steps.filter(path=step_id).order_by("-block", "-attempt", "-id").first()
+        """The latest attempt of a step (or of a step path such as ``"item[3]"``), its input and output values
+        read from where they are stored (``store.values``)."""
+        from .values import fill_step
+
+        sr = self.steps.filter(path=step_id).order_by("-block", "-attempt", "-id").first()
+        return fill_step(sr) if sr is not None else None
 
     def cancel(self) -> Run:
         """Cancel the run and its child runs; running steps are interrupted by their workers."""
@@ -231,6 +248,12 @@ class StepRun(models.Model):
     pool = models.CharField(max_length=100, blank=True)
     input = models.JSONField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
+    input_ref = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="a large input stored once: where it is (store.values); input is null"
+    )
+    output_ref = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="a large output stored once: where it is (store.values); output is null"
+    )
     error = models.JSONField(null=True, blank=True)
     traceback = models.TextField(blank=True)
     due_at = models.DateTimeField(null=True, blank=True, help_text="not before this time (retry backoff)")

@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from .. import engine
 from ..definition import registry
+from ..store import values
 from ..store.models import Run, RunEvent, StepRun
 from . import queries, throttle
 from .endpoints import ApiError, endpoint, error
@@ -109,8 +110,8 @@ def step_json(sr: StepRun) -> dict[str, Any]:
         "pool": sr.pool,
         "worker": sr.worker,
         "label": sr.label,
-        "input": sr.input,
-        "output": sr.output,
+        "input": _brief(sr, "input"),
+        "output": _brief(sr, "output"),
         "error": sr.error,
         "traceback": sr.traceback,
         "suspend_payload": sr.suspend_payload,
@@ -123,6 +124,14 @@ def step_json(sr: StepRun) -> dict[str, Any]:
         "duration": sr.duration,
         "child_runs": [c.pk for c in sr.child_runs.all()],
     }
+
+
+def _brief(sr: StepRun, field: str) -> Any:
+    """A step's input or output: the value if small, else ``{"$ref", "bytes"}`` (fetched from ``run_value``)."""
+    where, ref = f"steps/{sr.pk}/{field}", getattr(sr, f"{field}_ref")
+    if ref is None:
+        return values.brief(getattr(sr, field), where)
+    return {"$ref": where, "bytes": values.stored_size(sr.run_id, ref)}
 
 
 # --- endpoints -------------------------------------------------------------------------------------------------
@@ -255,6 +264,17 @@ def run_step(request: HttpRequest, run_id: int, path: str) -> JsonResponse:
             "logs": [{"seq": e["seq"], "message": (e["data"] or {}).get("message", ""), "at": e["at"]} for e in logs],
         }
     )
+
+
+@endpoint("GET")
+def run_value(request: HttpRequest, run_id: int, where: str) -> JsonResponse:
+    """A value a journal event or a step refers to (``{"$ref": where, "bytes": n}``): ``{"value", "bytes"}``.
+    ``where``: ``input``, ``output``, ``steps/<id>/input|output|suspend_payload|resume_data``, ``events/<id>``."""
+    r = _run(request, run_id)
+    found, value = values.read(r, where)
+    if not found:
+        raise ApiError(404, f"Run {run_id} has no value {where!r}")
+    return JsonResponse({"value": value, "bytes": values.size_of(value)})
 
 
 @endpoint("POST")

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .. import engine
 from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
+from ..store import values
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
 from . import approvals, drawing, links, queries, schedules, throttle
@@ -233,6 +234,10 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
     events = queries.pending_events(run, graph) if run.status in RUN_ACTIVE else []
     for i, ev in enumerate(events):
         ev["form"] = SchemaForm(ev["schema"], prefix="data", id_prefix=f"event{i}")
+    large = {
+        "input": _large(run, "input", run.input),
+        "output": _large(run, "output", run.output) if run.status == RunStatus.SUCCEEDED else None,
+    }
     context: dict[str, Any] = {
         "run": run,
         "graph": graph,
@@ -246,9 +251,10 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
         "restart_choices": queries.restart_choices(graph),
         "progress": queries.run_progress(run),
         "scheduled_by": schedules.fire_of(run),  # the schedule and due time that started it, if one did
+        "large": large,  # shown on demand: run.js fetches them from the values endpoint
         "pretty": {
-            "input": _pretty(run.input),
-            "output": _pretty(run.output) if run.status == RunStatus.SUCCEEDED else None,
+            "input": None if large["input"] else _pretty(run.input),
+            "output": _pretty(run.output) if run.status == RunStatus.SUCCEEDED and not large["output"] else None,
             "error": run.error,
             "state": _pretty(run.state) if run.state is not None else None,
         },
@@ -305,6 +311,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
                     "api": reverse("workflows:api-run", args=[run.pk]),
                     "page": reverse("workflows:run", args=[run.pk]),
                     "step": links.url_template("workflows:api-run-step", run.pk, "{path}"),
+                    "value": reverse("workflows:api-run-value", args=[run.pk, "-"]).removesuffix("-"),
                     "restart": reverse("workflows:run-action", args=[run.pk, "restart"]),
                 },
             },
@@ -330,6 +337,26 @@ def _payload(payload: Any) -> dict[str, Any] | None:
 
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def _large(run: Run, where: str, value: Any) -> dict[str, Any] | None:
+    """A value too large to put in the page: its size and the URL that returns it; None for a small one."""
+    brief = values.brief(value, where)
+    if not values.is_brief(brief):
+        return None
+    return {"label": _bytes(brief["bytes"]), "url": reverse("workflows:api-run-value", args=[run.pk, where])}
+
+
+def _bytes(n: int) -> str:
+    """Bytes for people, as run.js writes them (``fmtBytes``): "812 B", "1.0 MB"."""
+    if n < 1000:
+        return f"{n} B"
+    value, unit = n / 1000, "kB"
+    for bigger in ("MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}"
 
 
 # --- run actions (POST, CSRF) ----------------------------------------------------------------------------------
