@@ -82,7 +82,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.wake_sender = asyncio.Event()
         self.wake_replayer = asyncio.Event()
         await self.accept()
-        self.counted = True
         metrics.websocket(opened=True)
         self.tasks = [
             asyncio.create_task(self._guard(self._sender())),
@@ -91,15 +90,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         ]
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "counted", False):
-            self.counted = False
-            metrics.websocket(opened=False)
+        counted, self.counted = getattr(self, "counted", False), False
         for task in getattr(self, "tasks", ()):
             task.cancel()
         for sub in list(getattr(self, "subs", {}).values()):
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(sub.group, self.channel_name)
-        if getattr(self, "counted", False):
+        if counted:
+            metrics.websocket(opened=False)
             await quota.release(self.user.pk, self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -201,6 +199,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     # --- frames in ---------------------------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if not hasattr(self, "subs"):
+            return  # refused (too many connections) and closing: its frames are not read
         if text_data is None:
             return await self._error("bad_json", "frames must be JSON text, not binary")
         try:  # bounded: a huge or deeply nested frame is an error frame, not a killed connection
