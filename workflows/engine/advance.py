@@ -40,7 +40,7 @@ def _inline_row(run: Run, block: Block, data: Any, **fields: Any) -> StepRun:
 
 def enter(run: Run, graph: Graph, index: int, data: Any, journal: Journal) -> None:
     """Enter block ``index`` with ``data``: run inline blocks at once, create the step rows of the others."""
-    while index < len(graph.blocks):
+    while index < graph.body_end:  # completion hooks come after the body, once the run ended (``hooks``)
         block = graph.blocks[index]
         run.cursor = index
         try:
@@ -130,7 +130,7 @@ def _consume_stored_event(run: Run, block: Block, data: Any, journal: Journal) -
 
 def spawn(
     run: Run, block: Block, node: Node, path: str, data: Any, journal: Journal, *, status: str = StepStatus.PENDING,
-    index: int | None = None, released: bool = True,
+    index: int | None = None, released: bool = True, hook: str = "",
 ) -> StepRun:  # fmt: skip
     """Create a node's row. A released step is ready for its pool (or takes a finishing step's slot at once); a
     nested workflow starts its child run."""
@@ -144,7 +144,7 @@ def spawn(
               "finished_at": now if status == StepStatus.SKIPPED else None, **(slot or {})}  # fmt: skip
     sr = StepRun(
         run=run, block=block.index, path=path, step_id=node.id, kind=node.kind, index=index, pool=policy.pool(node),
-        input=data, created_at=now, **fields,
+        input=data, created_at=now, hook=hook, **fields,
     )  # fmt: skip
     statements.insert(sr)
     if slot:
@@ -173,6 +173,8 @@ def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
     except InvalidInput as exc:
         StepRun.objects.filter(pk=sr.pk).update(status=StepStatus.FAILED, error=error_of(exc, sr.path), finished_at=now)
         journal.add("step_failed", sr.path, attempt=sr.attempt, error=error_of(exc, sr.path))
+        if sr.hook:  # a nested workflow as a completion hook: its run has ended already
+            return journal.add("hook_failed", sr.path, error=error_of(exc, sr.path))
         return fail_run(run, error_of(exc, sr.path), "", journal)
     StepRun.objects.filter(pk=sr.pk).update(status=StepStatus.RUNNING, started_at=now, due_at=sr.due_at or now)
     sr.status = StepStatus.RUNNING
@@ -249,8 +251,10 @@ def create_run(
     parent_step=None,
     state: Any = None,
     workflow_id: int | None = None,
+    debounce: dict[str, Any] | None = None,
 ) -> Run:
-    """Create a run and enter its first block (call inside a transaction)."""
+    """Create a run and enter its first block (call inside a transaction). A ``debounce``d run waits, pending
+    and without steps, until its window passes (``engine.debounce.fire``)."""
     graph = flow.graph
     if graph.state is not None:
         try:
@@ -272,7 +276,11 @@ def create_run(
     statements.attach_workflow(run, flow.name)  # its name for the journal's publication, without a query
     run._locked_status = None
     journal = Journal(run)
-    journal.add("run_created", input=input_json, version=graph.version, parent_step=parent_step and parent_step.pk)
-    enter(run, graph, 0, input_json, journal)
-    save(run, journal)
+    created = {"debounce": debounce} if debounce else {}
+    journal.add(
+        "run_created", input=input_json, version=graph.version, parent_step=parent_step and parent_step.pk, **created
+    )
+    if debounce is None:
+        enter(run, graph, 0, input_json, journal)
+    save(run, journal, derive=debounce is None)
     return run
