@@ -135,3 +135,40 @@ def test_debounce__concurrent_starts_in_threads_are_one_run_with_the_last_input(
     drain(timeout=20)
     run.refresh_from_db()
     assert run.status == "succeeded" and run.output == {"value": inputs[-1]["value"] + 2}
+
+
+def test_debounce__through_the_api_keys_are_the_users_own_and_bad_options_are_400(engine_db, client, user):
+    import json
+
+    from django.contrib.auth import get_user_model
+
+    def post(body):
+        return client.post("/api/workflows/counter/runs/", json.dumps(body), content_type="application/json")
+
+    client.force_login(user)
+    first = post({"input": {"value": 1}, "debounce": {"key": "k", "seconds": 60}})
+    second = post({"input": {"value": 2}, "debounce": {"key": "k", "seconds": 60, "max_wait": 120}})
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"] and first.json()["status"] == "pending"
+    assert Run.objects.get(pk=first.json()["id"]).input == {"value": 2}
+
+    for bad in ({"key": "k"}, ["k", 60], {"key": "k", "seconds": 0}, {"key": "k", "seconds": 5, "extra": 1}):
+        answer = post({"input": {"value": 3}, "debounce": bad})
+        assert answer.status_code == 400 and "debounce" in answer.json()["error"]
+
+    client.force_login(get_user_model().objects.create_user("bob", password="pw-bob-12345"))
+    theirs = post({"input": {"value": 9}, "debounce": {"key": "k", "seconds": 60}})
+    assert theirs.status_code == 202 and theirs.json()["id"] != first.json()["id"]
+    assert Run.objects.count() == 2
+
+
+def test_debounce__the_run_page_says_when_a_waiting_run_starts(engine_db, admin_client):
+    from django.urls import reverse
+
+    run = flows.counter.start({"value": 1}, debounce=("nightly-sync", 60))
+    flows.counter.start({"value": 2}, debounce=("nightly-sync", 60))
+    page = admin_client.get(reverse("workflows:run", args=[run.pk])).content.decode()
+    assert "Debounced" in page and "nightly-sync" in page and "2 starts so far" in page
+    due_now(run)
+    drain(timeout=20)
+    assert "Debounced" not in admin_client.get(reverse("workflows:run", args=[run.pk])).content.decode()

@@ -45,6 +45,15 @@ def test_hooks__success_runs_on_success_and_on_finish_once_with_the_output(engin
     assert invariants.check([run.pk]).problems() == []
 
 
+def test_hooks__a_hook_longer_than_a_heartbeat_is_not_stopped_for_its_run_having_ended(engine_db, settings):
+    settings.WORKFLOWS = {**settings.WORKFLOWS, "HEARTBEAT_SECONDS": 0.2}
+    run = finished(hook_flows.hooked.start({"value": 1, "pause": 0.8}))  # the body and on_success: 4 heartbeats
+
+    assert run.status == "succeeded"
+    assert run.step("hk_success").status == "succeeded" and run.step("hk_success").attempt == 1
+    assert invariants.executions(run.pk) == {"hk_body": [1], "hk_success": [1], "hk_finish": [1]}
+
+
 def test_hooks__failure_runs_on_failure_and_on_finish_with_the_error(engine_db):
     run = finished(hook_flows.hooked.start({"value": -5}))
 

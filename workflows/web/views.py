@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .. import engine
 from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
-from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
+from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Debounce, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
 from . import approvals, drawing, links, queries
 from .forms import SchemaForm
@@ -223,6 +223,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
         "suspended": suspended,
         "events": events,
         "restart_choices": queries.restart_choices(graph),
+        "debounce": Debounce.objects.filter(run=run).first() if run.status == RunStatus.PENDING else None,
         "progress": queries.run_progress(run),
         "pretty": {
             "input": _pretty(run.input),
