@@ -147,3 +147,4 @@ def test_hooks__the_run_page_draws_them_after_the_body_and_lists_their_steps(eng
     assert "completion hooks hk_success, hk_failure, hk_finish" in page  # the graph's description
     assert "on success" in page and "on finish" in page
     assert 'data-step="hk_success"' in page
+    assert 'value="hk_body"' in page and 'value="hk_success"' not in page  # restart from the body's steps only
