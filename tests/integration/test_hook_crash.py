@@ -29,6 +29,8 @@ def test_hook_crash__a_worker_dying_as_the_run_ends_loses_no_hook_and_runs_none_
     env = crash_env(point, tmp_path)
     if point == "before_enqueue":  # a worker enqueues the hooks only when it does not run one itself
         env["WORKFLOWS_EAGER_SECONDS"] = "0"
+    if point == "handed_over":  # however loaded the machine, the body's worker takes on_success itself
+        env["WORKFLOWS_EAGER_SECONDS"] = "60"
     doomed = live.worker(SIMPLE, env=env)
     live.recovery(env=FAST)
 
