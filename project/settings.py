@@ -5,12 +5,18 @@ REDIS_URL      default: the embedded Redis that `manage.py up` starts on var/red
 SECRET_KEY     default: a random key generated once into var/secret_key
 DEBUG          default: off
 ALLOWED_HOSTS  default: 127.0.0.1,localhost
+LOGIN_FAILURE_LIMIT, LOGIN_COOLOFF_MINUTES  default: 5, 15: failed logins per username and per address that
+               pause logging in there, and for how long (django-axes)
 HTTPS          default: off; on: the site is served over HTTPS (behind a proxy that sets X-Forwarded-Proto):
                secure cookies, HSTS, redirects to https, so that `manage.py check --deploy` is clean
+EMAIL_HOST     default: unset, and then no mail is sent and /accounts/password_reset/ does not exist;
+               set (with EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL)
+               or EMAIL_BACKEND: password reset by mail is offered
 """
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -64,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_rq",
+    "axes",
     "workflows",
     "examples",
 ]
@@ -78,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "project.csp.ContentSecurityPolicyMiddleware",  # scripts from the site only (project/csp.py)
+    "axes.middleware.AxesMiddleware",  # last: answers a refused login (below)
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -137,6 +145,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Login throttling (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username, and separately from one client
+# address, pause logging in there for LOGIN_COOLOFF_MINUTES (each failure meanwhile starts the wait again); a
+# success resets the count. The address is REMOTE_ADDR: behind a proxy, run daphne with --proxy-headers.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures only: no row per successful login
+AXES_LOCKOUT_CALLABLE = "project.lockout.locked_out"  # a 429 page with Retry-After
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -150,6 +169,20 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]  # the demo site's own (empty); the dashboard's ship in the app
 STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_USE_FINDERS = True  # serve app and project static files without a collectstatic step
+WHITENOISE_ALLOW_ALL_ORIGINS = False  # no "Access-Control-Allow-Origin: *": the pages load them from this site
+
+# Mail only when configured: otherwise Django would try SMTP on localhost:25. PASSWORD_RESET (project/urls.py)
+# offers the password reset pages only when a message can actually be sent.
+if os.environ.get("EMAIL_BACKEND"):
+    EMAIL_BACKEND = os.environ["EMAIL_BACKEND"]
+if os.environ.get("EMAIL_HOST"):
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = _env_flag("EMAIL_USE_TLS", True)
+    DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "workflows@localhost")
+PASSWORD_RESET = bool(os.environ.get("EMAIL_BACKEND") or os.environ.get("EMAIL_HOST"))
 
 LOGGING = {
     "version": 1,

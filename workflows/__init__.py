@@ -3,6 +3,7 @@
 from .definition.backoff import Backoff
 from .definition.context import Context, StepContext
 from .definition.dsl import Workflow
+from .definition.schedule import Schedule
 from .definition.step import Step, step
 from .exceptions import (
     InvalidInput,
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidInput",
     "InvalidTransition",
     "NonRetryableError",
+    "Schedule",
     "Step",
     "StepContext",
     "StepTimeout",

@@ -298,3 +298,4 @@ class PoolAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="queued + running")
     def busy(self, obj):
         return StepRun.objects.filter(pool=obj.name, status__in=STEP_HOLDS_SLOT).count()
+from . import admin_schedules  # noqa: E402,F401  (Schedule and its fires)

@@ -3,7 +3,7 @@
 
 from django.urls import path, re_path
 
-from .web import api, views
+from .web import api, schedule_views, schedules, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -12,6 +12,9 @@ urlpatterns = [
     path("runs/", views.runs_list, name="runs"),
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/<str:action>/", views.run_action, name="run-action"),  # POST: cancel, resume…
+    path("workflows/<str:name>/schedules/new/", schedule_views.schedule_new, name="schedule-new"),
+    path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule"),
+    path("schedules/<int:schedule_id>/<str:action>/", schedule_views.schedule_action, name="schedule-action"),
     # JSON API
     path("api/", api.index, name="api"),
     path("api/workflows/", api.workflows, name="api-workflows"),
@@ -26,5 +29,9 @@ urlpatterns = [
     path("api/runs/<int:run_id>/send-event/", api.run_send_event, name="api-run-send-event"),
     path("api/runs/<int:run_id>/retry/", api.run_retry, name="api-run-retry"),
     path("api/runs/<int:run_id>/restart/", api.run_restart, name="api-run-restart"),
+    path("api/workflows/<str:name>/schedules/", schedules.workflow_schedules, name="api-workflow-schedules"),
+    path("api/schedules/<int:schedule_id>/", schedules.schedule, name="api-schedule"),
+    path("api/schedules/<int:schedule_id>/pause/", schedules.schedule_pause, name="api-schedule-pause"),
+    path("api/schedules/<int:schedule_id>/resume/", schedules.schedule_resume, name="api-schedule-resume"),
     re_path(r"^api/", api.not_found),  # anything else under /api/: a JSON 404, not an HTML page
 ]

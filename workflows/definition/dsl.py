@@ -13,6 +13,7 @@ from typing import Any
 from ..exceptions import WorkflowDefinitionError
 from . import ports, registry
 from .graph import compile_graph
+from .schedule import Schedule, check_schedules
 from .schema import TypeSpec
 from .step import ID_RE, Step
 
@@ -47,6 +48,7 @@ class Workflow:
         pool: str | None = None,
         state: Any = None,
         version: str | None = None,
+        schedules: Sequence[Schedule] | None = None,
         on_success: Step | Workflow | None = None,
         on_failure: Step | Workflow | None = None,
         on_finish: Step | Workflow | None = None,
@@ -67,6 +69,8 @@ class Workflow:
         self.retries = retries
         self.pool = pool
         self._version = version  # None: the version is the graph's fingerprint
+        # started by the recovery loop; not part of the version (store.scheduling keeps them in the database)
+        self.schedules = check_schedules(name, schedules, self.input.validate)
         self._specs: list[_Spec] = []
         # completion hooks (``definition.hooks``): run as steps of the run once its body ended
         given = {"success": on_success, "failure": on_failure, "finish": on_finish}

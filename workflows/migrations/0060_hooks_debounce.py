@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0020_run_idempotency_scope'),
+        ('workflows', '0050_schedules'),
     ]
 
     operations = [

@@ -18,7 +18,7 @@ from django.urls import reverse
 from .. import engine
 from ..definition import registry
 from ..store.models import Run, RunEvent, StepRun
-from . import queries
+from . import queries, throttle
 from .endpoints import ApiError, endpoint, error
 from .endpoints import body as _body
 from .endpoints import int_param as _int_param
@@ -163,6 +163,7 @@ def workflow_runs(request: HttpRequest, name: str) -> JsonResponse:
         if queries.workflow_info(name) is None:
             raise ApiError(404, f"No workflow named {name!r}")
         return _list_runs(request, workflow=name)
+    throttle.check(request, "start")
     data = _body(request)
     unknown = sorted(set(data) - {"input", "idempotency_key", "debounce"})
     if unknown:
@@ -280,6 +281,7 @@ def run_cancel(request: HttpRequest, run_id: int) -> JsonResponse:
 def run_resume(request: HttpRequest, run_id: int) -> JsonResponse:
     """``{"step": "approve", "label": null, "data": {...}}``; step may be omitted when one step is suspended."""
     r = _operable(request, run_id)
+    throttle.check(request, "resume")
     data = _body(request)
     engine.resume(r.pk, step=_string(data, "step"), label=_string(data, "label"), data=data.get("data"))
     return JsonResponse(run_json(_run(request, r.pk), request.user, detail=True))
@@ -289,6 +291,7 @@ def run_resume(request: HttpRequest, run_id: int) -> JsonResponse:
 def run_send_event(request: HttpRequest, run_id: int) -> JsonResponse:
     """``{"name": "approved", "data": {...}}``."""
     r = _operable(request, run_id)
+    throttle.check(request, "event")
     data = _body(request)
     engine.send_event(r.pk, _string(data, "name", required=True, limit=100), data.get("data"))
     return JsonResponse(run_json(_run(request, r.pk), request.user, detail=True))
@@ -297,6 +300,7 @@ def run_send_event(request: HttpRequest, run_id: int) -> JsonResponse:
 @endpoint("POST")
 def run_retry(request: HttpRequest, run_id: int) -> JsonResponse:
     r = _operable(request, run_id)
+    throttle.check(request, "start")
     new = engine.retry(r.pk)
     return JsonResponse(run_json(_run(request, new.pk), request.user, detail=True), status=201)
 
@@ -305,6 +309,7 @@ def run_retry(request: HttpRequest, run_id: int) -> JsonResponse:
 def run_restart(request: HttpRequest, run_id: int) -> JsonResponse:
     """``{"from_step": "weather", "input": null}``: a new run reusing the outputs before that step's block."""
     r = _operable(request, run_id)
+    throttle.check(request, "start")
     data = _body(request)
     new = engine.restart(r.pk, from_step=_string(data, "from_step", required=True, limit=100), input=data.get("input"))
     return JsonResponse(run_json(_run(request, new.pk), request.user, detail=True), status=201)

@@ -4,7 +4,8 @@ mapped to statuses) and the readers of bodies and parameters, which bound what t
 Every answer is JSON, whatever went wrong: ``400`` malformed or invalid (``errors``: pydantic-style
 ``{loc, msg, type}``), ``401`` not logged in, ``403`` CSRF or not allowed, ``404`` unknown or not visible,
 ``405`` wrong method, ``409`` not allowed in the run's state, ``413`` a body over ``MAX_INPUT_BYTES`` or
-Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (and too many form fields: ``400``).
+Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (and too many form fields: ``400``), ``429`` over a rate limit
+(``Retry-After``: seconds to wait; ``throttle``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .. import conf
 from ..definition import limits
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from . import links
+from .throttle import Throttled, json_response
 
 SAFE = ("GET", "HEAD", "OPTIONS")
 
@@ -74,6 +76,8 @@ def endpoint(*methods: str):
                 return fn(request, *args, **kwargs)
             except ApiError as exc:
                 return error(exc.status, exc.message, exc.errors)
+            except Throttled as exc:
+                return json_response(exc)
             except InvalidInput as exc:
                 return error(400, str(exc), exc.errors)
             except InvalidTransition as exc:

@@ -22,7 +22,7 @@ from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Debounce, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
-from . import approvals, drawing, links, queries
+from . import approvals, drawing, links, queries, schedules, throttle
 from .forms import SchemaForm
 from .permissions import can_operate
 
@@ -89,6 +89,10 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     if request.method == "POST":
         if not info.launchable:
             return _form_failure(request, form, f"Workflow {name!r} is not deployed here: it cannot be launched", 409)
+        try:
+            throttle.check(request, "start")
+        except throttle.Throttled as exc:
+            return _throttled(request, exc)
         form.bind(request.POST)
         key = request.POST.get("idempotency_key", "").strip()
         if len(key) > KEY_MAX:
@@ -133,6 +137,8 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
         "live_topic": f"workflow:{name}",
         "insertable": _insertable(request, filters),
         "versions": versions_in_flight(name),  # counts every user's runs: whether a version may go is global
+        "schedules": schedules.page_rows(name, request.user),
+        "can_change_schedules": schedules.can_change_schedules(request.user),
     }
     status = 400 if form.has_errors or key_error else 200
     return render(request, "workflows/workflow.html", context, status=status)
@@ -141,6 +147,21 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
 def _count(errors: list) -> str:
     n = len(errors)
     return "Please fix the error below." if n == 1 else f"Please fix the {n} errors below."
+
+
+THROTTLED_ACTIONS: dict[str, throttle.Kind] = {
+    "retry": "start",
+    "restart": "start",
+    "resume": "resume",
+    "send-event": "event",
+}
+
+
+def _throttled(request: HttpRequest, exc: throttle.Throttled) -> HttpResponse:
+    """429 with Retry-After: JSON for the dashboard's scripts (their message shows by the form), else a page."""
+    if wants_json(request):
+        return throttle.json_response(exc, ok=False, message=str(exc), errors=[])
+    return throttle.page_response(request, exc)
 
 
 def _form_failure(request: HttpRequest, form: SchemaForm, message: str, status: int) -> HttpResponse:
@@ -225,6 +246,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
         "restart_choices": queries.restart_choices(graph),
         "debounce": Debounce.objects.filter(run=run).first() if run.status == RunStatus.PENDING else None,
         "progress": queries.run_progress(run),
+        "scheduled_by": schedules.fire_of(run),  # the schedule and due time that started it, if one did
         "pretty": {
             "input": _pretty(run.input),
             "output": _pretty(run.output) if run.status == RunStatus.SUCCEEDED else None,
@@ -322,6 +344,11 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
     if not can_operate(request.user, run):
         return _action_result(request, page, False, "You may watch this run but not change it.", status=403)
     form = None
+    try:
+        if action in THROTTLED_ACTIONS:
+            throttle.check(request, THROTTLED_ACTIONS[action])
+    except throttle.Throttled as exc:
+        return _throttled(request, exc)
     try:
         if action == "cancel":
             engine.cancel(run.pk)

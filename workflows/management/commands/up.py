@@ -34,6 +34,7 @@ from workflows import conf
 from workflows.devserver import redis_server
 from workflows.devserver.processes import descendants
 
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 GRACE_SECONDS = 10.0  # beyond the workers' SHUTDOWN_GRACE_SECONDS: to hand a step back, and exit
 
 
@@ -43,6 +44,19 @@ def grace_seconds() -> float:
 
 
 _print_lock = threading.Lock()
+
+
+def demo_user_refusal() -> str | None:
+    """Why ``--demo-user`` must not create its well-known account here, or None: a local, DEBUG site only."""
+    if not settings.DEBUG:
+        return "--demo-user creates the admin/admin account for local use only: it needs DEBUG on (DEBUG=1)"
+    public = [h for h in settings.ALLOWED_HOSTS if h not in LOCAL_HOSTS]
+    if public:
+        return (
+            f"--demo-user creates the admin/admin account for local use only, and ALLOWED_HOSTS allows {public!r}: "
+            "allow only localhost, 127.0.0.1 and ::1, or create a real superuser with manage.py createsuperuser"
+        )
+    return None
 
 
 def say(name: str, line: str) -> None:
@@ -110,6 +124,8 @@ class Command(BaseCommand):
         self.changed = threading.Event()  # set by the watcher thread
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
+        if options["demo_user"] and (refusal := demo_user_refusal()):
+            raise CommandError(refusal)  # before anything starts
         self.check_port(options["host"], options["port"])
         for sig in (signal.SIGINT, signal.SIGTERM):  # raise KeyboardInterrupt until the children run
             signal.signal(sig, signal.default_int_handler)
@@ -190,6 +206,10 @@ class Command(BaseCommand):
         if user is None:
             User.objects.create_superuser("admin", "admin@example.com", password)
             say("up", "created the demo superuser 'admin'")
+            say("up", "WARNING: " + "*" * 90)
+            say("up", f"WARNING: the superuser admin / {password} is for LOCAL USE ONLY: anyone who can reach this")
+            say("up", "WARNING: site can log in with it. Never expose it; delete it (or change its password) first.")
+            say("up", "WARNING: " + "*" * 90)
         elif not user.check_password(password):
             return "admin (an existing user: its password is unchanged)"
         return f"admin / {password}"
