@@ -42,7 +42,7 @@ def _inline_row(run: Run, block: Block, data: Any, ref: int | None, **fields: An
 def enter(run: Run, graph: Graph, index: int, data: Any, journal: Journal, ref: int | None = None) -> None:
     """Enter block ``index`` with ``data``: run inline blocks at once, create the step rows of the others.
     ``ref``: where ``data`` is stored if it is large (``store.values``), so that rows refer to it."""
-    while index < len(graph.blocks):
+    while index < graph.body_end:  # completion hooks come after the body, once the run ended (``hooks``)
         block = graph.blocks[index]
         run.cursor = index
         try:
@@ -135,7 +135,7 @@ def _consume_stored_event(run: Run, block: Block, data: Any, ref: int | None, jo
 
 def spawn(
     run: Run, block: Block, node: Node, path: str, data: Any, journal: Journal, *, status: str = StepStatus.PENDING,
-    index: int | None = None, released: bool = True, ref: int | None = None,
+    index: int | None = None, released: bool = True, ref: int | None = None, hook: str = "",
 ) -> StepRun:  # fmt: skip
     """Create a node's row. A released step is ready for its pool (or takes a finishing step's slot at once); a
     nested workflow starts its child run. With ``ref`` the row refers to where ``data`` is stored (its ``input``
@@ -150,7 +150,7 @@ def spawn(
               "finished_at": now if status == StepStatus.SKIPPED else None, **(slot or {})}  # fmt: skip
     sr = StepRun(
         run=run, block=block.index, path=path, step_id=node.id, kind=node.kind, index=index, pool=policy.pool(node),
-        input=None if ref is not None else data, input_ref=ref, created_at=now, **fields,
+        input=None if ref is not None else data, input_ref=ref, created_at=now, hook=hook, **fields,
     )  # fmt: skip
     statements.insert(sr)
     sr.input = data
@@ -180,6 +180,8 @@ def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
     except InvalidInput as exc:
         StepRun.objects.filter(pk=sr.pk).update(status=StepStatus.FAILED, error=error_of(exc, sr.path), finished_at=now)
         journal.add("step_failed", sr.path, attempt=sr.attempt, error=error_of(exc, sr.path))
+        if sr.hook:  # a nested workflow as a completion hook: its run has ended already
+            return journal.add("hook_failed", sr.path, error=error_of(exc, sr.path))
         return fail_run(run, error_of(exc, sr.path), "", journal)
     StepRun.objects.filter(pk=sr.pk).update(status=StepStatus.RUNNING, started_at=now, due_at=sr.due_at or now)
     sr.status = StepStatus.RUNNING
@@ -266,8 +268,10 @@ def create_run(
     parent_step=None,
     state: Any = None,
     workflow_id: int | None = None,
+    debounce: dict[str, Any] | None = None,
 ) -> Run:
-    """Create a run and enter its first block (call inside a transaction)."""
+    """Create a run and enter its first block (call inside a transaction). A ``debounce``d run waits, pending
+    and without steps, until its window passes (``engine.debounce.fire``)."""
     graph = flow.graph
     if graph.state is not None:
         try:
@@ -291,8 +295,11 @@ def create_run(
     journal = Journal(run)
     trace = tracing.run_created(run, flow.name)  # the trace its steps join, in whatever process (``tracing``)
     size = values.size_of(input_json)
-    brief = values.brief(input_json, "input", size)
-    journal.add("run_created", input=brief, version=graph.version, parent_step=parent_step and parent_step.pk, **trace)
-    enter(run, graph, 0, input_json, journal, values.RUN_INPUT if size > values.inline_limit() else None)
-    save(run, journal)
+    created = {"input": values.brief(input_json, "input", size), "version": graph.version, **trace}
+    if debounce:
+        created["debounce"] = debounce
+    journal.add("run_created", parent_step=parent_step and parent_step.pk, **created)
+    if debounce is None:
+        enter(run, graph, 0, input_json, journal, values.RUN_INPUT if size > values.inline_limit() else None)
+    save(run, journal, derive=debounce is None)
     return run

@@ -120,6 +120,11 @@ def _tell_parent(child_id: int) -> None:
     cannot import actions, which imports core)."""
 
 
+def _schedule_hooks(run: Run, journal: Journal, graph: Graph | None = None) -> None:
+    """Create the completion hooks' rows of a run that just ended: ``hooks.schedule``, put here by the package
+    (core cannot import hooks, which imports advance, which imports core)."""
+
+
 def save(run: Run, journal: Journal, derive: bool = True, present: set[str] | None = None) -> None:
     """Write the run (with its status derived from its open steps, or from ``present``, statuses known to be
     among them) and the journal; tell a parent run."""
@@ -185,6 +190,7 @@ def succeed_run(run: Run, graph: Graph, data: Any, journal: Journal, ref: int | 
     run.started_at = run.started_at or run.finished_at
     cancel_open(run, journal)
     journal.add("run_succeeded", output=values.brief(output, "output"), duration=run.duration)
+    _schedule_hooks(run, journal, graph)
 
 
 def fail_run(run: Run, error: dict[str, Any], traceback: str, journal: Journal) -> None:
@@ -192,12 +198,14 @@ def fail_run(run: Run, error: dict[str, Any], traceback: str, journal: Journal) 
     run.started_at = run.started_at or run.finished_at
     cancel_open(run, journal)
     journal.add("run_failed", error=error, duration=run.duration)
+    _schedule_hooks(run, journal)
 
 
 def cancel_run(run: Run, journal: Journal, reason: str = "") -> None:
     run.status, run.finished_at = RunStatus.CANCELED, timezone.now()
     cancel_open(run, journal)
     journal.add("run_canceled", duration=run.duration, **({"reason": reason} if reason else {}))
+    _schedule_hooks(run, journal)
 
 
 def cancel_open(run: Run, journal: Journal) -> None:

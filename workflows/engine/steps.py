@@ -10,16 +10,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import faults
-from ..exceptions import OutputTooLarge, WorkerLost, WorkerShutdown
+from ..exceptions import InvalidTransition, OutputTooLarge, WorkerLost, WorkerShutdown, WorkflowVersionError
 from ..store import values
 from ..store.journal import Journal
 from ..store.models import RUN_ACTIVE, Run, StepRun, StepStatus
-from . import budgets, handoff, policy, substeps
+from . import budgets, handoff, hooks, policy, substeps
 from .advance import after_success
 from .core import (
     check_output,
     error_of,
     fail_run,
+    graph_for,
     graph_or_fail,
     lock,
     log,
@@ -167,7 +168,7 @@ def on_failure(
     """Inside a transition holding the run's lock: the attempt failed; retry it (after its backoff, and at least
     ``at_least`` seconds: a provider's Retry-After) or fail the run. ``reason``: why its worker interrupted it
     (journaled as ``step_interrupted``); ``lost``: its worker is gone (its open sub-steps end as lost too)."""
-    ended = run.status not in RUN_ACTIVE
+    ended = run.status not in RUN_ACTIVE and not sr.hook  # a completion hook runs after its run ended
     status = StepStatus.CANCELED if ended else StepStatus.FAILED
     if not set_step(sr, expect, status=status, error=error, traceback=traceback, finished_at=timezone.now()):
         log.info("ignored failure of %s: no longer %s", sr, "/".join(expect))
@@ -181,7 +182,7 @@ def on_failure(
     if reason:
         journal.add("step_interrupted", sr.path, attempt=sr.attempt, reason=reason)
     journal.add("step_failed", sr.path, attempt=sr.attempt, error=error)
-    graph = graph_or_fail(run, journal, sr.path)
+    graph = _hook_graph(run, sr, journal) if sr.hook else graph_or_fail(run, journal, sr.path)
     if graph is None:
         return True
     block = graph.blocks[sr.block]
@@ -193,7 +194,7 @@ def on_failure(
         StepRun.objects.create(
             run=run, block=sr.block, path=sr.path, step_id=sr.step_id, kind=sr.kind, index=sr.index,
             attempt=sr.attempt + 1, status=StepStatus.PENDING, pool=sr.pool, due_at=due, input_ref=sr.input_ref,
-            input=None if sr.input_ref is not None else sr.input,
+            input=None if sr.input_ref is not None else sr.input, hook=sr.hook,
             resume_data=sr.resume_data, suspend_payload=sr.suspend_payload, label=sr.label,
         )  # fmt: skip
         extra = {"budget": charge.budget, "left": charge.allowed - charge.spent} if charge.infrastructure else {}
@@ -203,8 +204,20 @@ def on_failure(
         if charge is not None and charge.infrastructure:  # a poison pill, or a step no worker lets finish
             spent = f"{charge.spent} such attempts; {charge.budget} is {charge.allowed}"
             error = {**error, "message": f"{error['message']} ({spent})"}
-        fail_run(run, error, traceback, journal)
+        if sr.hook:
+            hooks.failed(journal, sr.path, error)
+        else:
+            fail_run(run, error, traceback, journal)
     return True
+
+
+def _hook_graph(run: Run, sr: StepRun, journal: Journal):
+    """The graph of a hook's run, which has ended; None after journaling the hook's failure without it."""
+    try:
+        return graph_for(run)
+    except WorkflowVersionError as exc:
+        hooks.failed(journal, sr.path, error_of(exc, sr.path))
+        return None
 
 
 def interrupted(sr: StepRun) -> bool:
@@ -221,7 +234,11 @@ def interrupted(sr: StepRun) -> bool:
 
 
 def suspend(sr: StepRun, payload: Any, label: str | None) -> bool:
-    """running -> suspended (``ctx.suspend``): the step waits for ``run.resume`` and then runs again."""
+    """running -> suspended (``ctx.suspend``): the step waits for ``run.resume`` and then runs again. A completion
+    hook cannot: its run has ended, so nothing could resume it; it fails at once instead."""
+    if sr.hook:
+        why = InvalidTransition(f"Completion hook {sr.path!r} cannot suspend: its run has ended")
+        return fail(sr, why, retryable=False)
     with transaction.atomic():
         run = lock(sr.run_id)
         fields = {"status": StepStatus.SUSPENDED, "suspend_payload": payload, "label": (label or "")[:100]}

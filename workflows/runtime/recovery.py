@@ -3,7 +3,8 @@
 - expired leases: a worker died mid-step; the attempt fails as WorkerLost and is retried;
 - lost jobs: a step queued with no live RQ job (Redis restarted empty, enqueue lost) is enqueued again;
 - due timers: pending steps whose backoff elapsed are admitted into their pools;
-- due schedules: each due time starts its run once (``engine.schedules``: a compare-and-set on the schedule).
+- due schedules: each due time starts its run once (``engine.schedules``: a compare-and-set on the schedule);
+- debounced starts whose window passed start their run (``engine.debounce``).
 
 On PostgreSQL a copy skips a run whose row another process holds locked (``FOR UPDATE SKIP LOCKED``): that
 process is already moving the run, so copies spread over different runs instead of queueing behind each other,
@@ -144,6 +145,7 @@ def tick(requeue_after: float | None = None) -> dict[str, int]:
         "timers": fire_timers(),
         "scheduled": fire_schedules(),
         "children": sync_children(),
+        "debounced": engine.fire_debounced(),
         "admitted": engine.pump(),
     }
     metrics.recovered(done)

@@ -18,6 +18,7 @@ __all__ = [
     "STEP_HOLDS_SLOT",
     "STEP_OPEN",
     "AgentMessage",
+    "Debounce",
     "InboundEvent",
     "Pool",
     "Run",
@@ -211,12 +212,15 @@ class Run(models.Model):
         """A new run that re-runs this failed (or canceled) run from its failed step."""
         return ports.engine().retry(self.pk)
 
-    def wait(self, timeout: float = 30, poll: float = 0.05) -> Run:
-        """Block until the run is terminal or suspended; return it refreshed. TimeoutError past ``timeout``."""
+    def wait(self, timeout: float = 30, poll: float = 0.05, *, hooks: bool = False) -> Run:
+        """Block until the run is terminal or suspended; return it refreshed. TimeoutError past ``timeout``.
+        With ``hooks``, a terminal run's completion hooks must have finished too."""
         deadline = time.monotonic() + timeout
         while True:
             self.refresh_from_db()
-            if self.status in RUN_TERMINAL or self.status == RunStatus.SUSPENDED:
+            if self.status == RunStatus.SUSPENDED or (
+                self.status in RUN_TERMINAL and not (hooks and self.steps.exclude(hook="").open().exists())
+            ):
                 return self
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"Run {self.pk} is still {self.status} after {timeout}s")
@@ -241,6 +245,9 @@ class StepRun(models.Model):
     kind = models.CharField(max_length=16, default="step")
     index = models.PositiveIntegerField(null=True, blank=True, help_text="loop iteration or foreach item")
     label = models.CharField(max_length=100, blank=True, help_text="the label of its last suspend")
+    hook = models.CharField(
+        max_length=8, blank=True, default="", help_text="a completion hook's end: success, failure or finish"
+    )
     suspend_payload = models.JSONField(null=True, blank=True)
     resume_data = models.JSONField(null=True, blank=True)
     attempt = models.PositiveIntegerField(default=1)
@@ -352,3 +359,4 @@ class Pool(models.Model):
 
 
 from .conversations import AgentMessage  # noqa: E402  (a model of this app, in a module of its own)
+from .debounces import Debounce  # noqa: E402  (likewise)

@@ -166,17 +166,22 @@ def workflow(request: HttpRequest, name: str) -> JsonResponse:
 
 @endpoint("GET", "POST")
 def workflow_runs(request: HttpRequest, name: str) -> JsonResponse:
-    """GET: the workflow's runs (as ``/api/runs/?workflow=``). POST ``{"input", "idempotency_key"}``: start one."""
+    """GET: the workflow's runs (as ``/api/runs/?workflow=``). POST ``{"input", "idempotency_key"}``: start one;
+    or ``{"input", "debounce": {"key", "seconds", "max_wait"?}}``: 202, the run its key's starts collapse into."""
     if request.method != "POST":
         if queries.workflow_info(name) is None:
             raise ApiError(404, f"No workflow named {name!r}")
         return _list_runs(request, workflow=name)
     throttle.check(request, "start")
     data = _body(request)
-    unknown = sorted(set(data) - {"input", "idempotency_key"})
+    unknown = sorted(set(data) - {"input", "idempotency_key", "debounce"})
     if unknown:
         raise ApiError(400, f"Unknown field(s) {', '.join(unknown)}: send input and idempotency_key")
     flow = registry.get(name)
+    if "debounce" in data:
+        started = engine.start(flow, data.get("input"), user=request.user, debounce=_debounce(data["debounce"]))
+        run = Run.objects.select_related("workflow", "created_by").get(pk=started.pk)  # the user's own key
+        return JsonResponse(run_json(run, request.user, detail=True), status=202)
     key = _string(data, "idempotency_key")
     mine = {"workflow__name": name, "idempotency_scope": str(request.user.pk), "idempotency_key": key}
     existed = bool(key) and "\x00" not in key and Run.objects.filter(**mine).exists()  # keys are per user
@@ -185,6 +190,14 @@ def workflow_runs(request: HttpRequest, name: str) -> JsonResponse:
     if run is None:
         raise ApiError(409, "A run with this idempotency key already exists (started by someone else)")
     return JsonResponse(run_json(run, request.user, detail=True), status=200 if existed else 201)
+
+
+def _debounce(value: object) -> tuple:
+    """``{"key", "seconds", "max_wait"?}`` as the ``debounce=`` tuple (the engine checks the values)."""
+    fields = {"key", "seconds", "max_wait"}
+    if not isinstance(value, dict) or not {"key", "seconds"} <= set(value) or set(value) - fields:
+        raise ApiError(400, 'debounce must be {"key": str, "seconds": number} with an optional "max_wait"')
+    return tuple(value[k] for k in ("key", "seconds", "max_wait") if k in value)
 
 
 @endpoint("GET")

@@ -21,7 +21,7 @@ from .. import engine
 from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
 from ..store import values
-from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
+from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Debounce, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
 from . import approvals, drawing, links, queries, schedules, throttle
 from .forms import SchemaForm
@@ -249,6 +249,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
         "suspended": suspended,
         "events": events,
         "restart_choices": queries.restart_choices(graph),
+        "debounce": Debounce.objects.filter(run=run).first() if run.status == RunStatus.PENDING else None,
         "progress": queries.run_progress(run),
         "scheduled_by": schedules.fire_of(run),  # the schedule and due time that started it, if one did
         "large": large,  # shown on demand: run.js fetches them from the values endpoint

@@ -125,6 +125,7 @@ function iterationOf(path) {
 const RUN_STATUS_EVENTS = new Set(["run_running", "run_waiting", "run_suspended", "run_pending", "run_succeeded", "run_failed", "run_canceled"]);
 const REFRESH_EVENTS = new Set([
   ...RUN_STATUS_EVENTS, "run_started", "step_suspended", "step_resumed", "event_received", "state_changed", "step_waiting",
+  "run_debounced", "debounce_fired", // a debounced run's new input and start time, in its summary
 ]);
 
 function apply(event) {
