@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: venv
-	$(PYTHON) manage.py up --demo-user
+	DEBUG=1 $(PYTHON) manage.py up --demo-user
 
 test: lint test-sqlite test-postgres
 

@@ -8,6 +8,7 @@ next step's start can be measured from user code's point of view too (same machi
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -53,6 +54,16 @@ fanout = (  # per-step overhead of a big foreach: {"n": 1000} -> 1000 items, 10 
     .foreach(item, concurrency=10)
     .commit()
 )
+
+
+def _pass(ctx: StepContext, data: Any) -> Any:
+    return data
+
+
+pass10 = Workflow("bench-pass10", description="10 steps passing their input along (storage amplification)")
+for _i in range(1, 11):
+    pass10 = pass10.then(step(_pass, id=f"pass{_i}"))
+pass10 = pass10.commit()
 
 tick = step(_noop, id="tick")
 loop = (  # storage: a run of exactly n sequential steps (one row per iteration)

@@ -174,6 +174,15 @@ def rows(results: dict) -> list[tuple[str, str, dict[str, str], str]]:
         lambda p: " / ".join(f"{v:,}" for v in scenario(p, "scale")["storage"]["run_row_bytes"].values()),
     )
 
+    def amplification(p):
+        a = scenario(p, "scale")["amplification"]
+        mb = a["input_bytes"] / 1e6
+        return (f"{cell([a['ratio']], '×', lambda v: v <= 2)} ({a['json_bytes'] / 1e6:.1f} MB of JSON for {mb:.1f} MB; "
+                f"tables +{a['table_growth_bytes'] / 1e6:.1f} MB)")  # fmt: skip
+
+    per_db(sec, "bytes stored per byte of user data: 10-step chain passing a 1 MB value along", "≤ 2",
+           amplification)  # fmt: skip
+
     n_runs = None
     for db in dbs:
         n_runs = _get(results["db"].get(db), "pages", "runs") or n_runs

@@ -8,6 +8,9 @@ With 2 SimpleWorker processes on idle queues:
   / items. Throughput-bound (both workers busy). Also: how long ``start()`` takes (it creates every item's row
   in one transaction), and the pace of the last tenth of the items against the first tenth (above 1: items get
   slower as the run grows).
+- amplification: one run of ``bench-pass10`` (10 steps passing a ~1 MB JSON value along, as their input and
+  output): bytes of JSON in its rows' JSON columns ÷ bytes of the input (``bench.storage``; target ≤ 2), and
+  how much the three tables grew on disk.
 - storage: one run of ``bench-loop`` for each size (a loop of n sequential steps, one row per step), and the
   bytes of that run's rows: its ``Run``, ``StepRun`` and ``RunEvent`` rows, indexes left out. PostgreSQL:
   ``pg_column_size`` of each row; SQLite: the stored length of each column. Linear when the bytes added per
@@ -48,6 +51,7 @@ def run(params: dict) -> dict:
             result["foreach_growth"].append(growth)
             say(f"rep {rep + 1}: chain {result['chain'][-1]:.1f} ms/step, foreach {per_step:.1f} ms/step")
         result["storage"] = _storage(sizes, timeout)
+        result["amplification"] = _amplification(int(params.get("value_bytes", 1_000_000)), timeout)
     finally:
         procs.stop_all()
     return result
@@ -113,6 +117,24 @@ def _storage(sizes: list[int], timeout: float) -> dict:
     marginal = [(b[i + 1] - b[i]) / (sizes[i + 1] - sizes[i]) for i in range(len(sizes) - 1)]
     out["marginal_bytes_per_step"] = marginal
     out["linear"] = bool(marginal) and max(marginal) <= 1.15 * min(marginal)
+    return out
+
+
+def _amplification(value_bytes: int, timeout: float) -> dict:
+    """Bytes stored per byte of user data: a 10-step chain passing a ``value_bytes`` JSON value along."""
+    from workflows.store.values import size_of
+
+    from .flows import pass10
+    from .storage import json_bytes, table_bytes, value_of_size
+
+    value = value_of_size(value_bytes)
+    before = table_bytes()
+    run = pass10.start(value)
+    _wait([run.pk], timeout, 0.05)
+    stored, size = json_bytes(run.pk), size_of(value)
+    out = {"input_bytes": size, "json_bytes": stored, "ratio": round(stored / size, 3),
+           "table_growth_bytes": table_bytes() - before}  # fmt: skip
+    say(f"amplification: {stored:,} B of JSON for {size:,} B of input ({out['ratio']}x)")
     return out
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from workflows import Backoff, StepContext, Workflow, step
+from workflows import Backoff, Schedule, StepContext, Workflow, step
 
 
 class TripRequest(BaseModel):
@@ -253,7 +253,15 @@ def send_email(ctx: StepContext, email: dict) -> dict:
 
 
 publish_digest = (
-    Workflow("publish-digest", description="Format and send a digest, after a short durable pause.")
+    Workflow(
+        "publish-digest",
+        description="Format and send a digest, after a short durable pause.",
+        schedules=[  # every Monday at 07:00 in Lisbon: started by the recovery loop (`manage.py up` runs one)
+            Schedule(
+                "0 7 * * 1", input={"text": "This week's news", "score": 1.0}, timezone="Europe/Lisbon", name="weekly"
+            )
+        ],
+    )
     .then(format_email)
     .sleep(1)
     .then(send_email)

@@ -5,15 +5,25 @@ REDIS_URL      default: the embedded Redis that `manage.py up` starts on var/red
 SECRET_KEY     default: a random key generated once into var/secret_key
 DEBUG          default: off
 ALLOWED_HOSTS  default: 127.0.0.1,localhost
+LOGIN_FAILURE_LIMIT, LOGIN_COOLOFF_MINUTES  default: 5, 15: failed logins per username and per address that
+               pause logging in there, and for how long (django-axes)
 HTTPS          default: off; on: the site is served over HTTPS (behind a proxy that sets X-Forwarded-Proto):
                secure cookies, HSTS, redirects to https, so that `manage.py check --deploy` is clean
+EMAIL_HOST     default: unset, and then no mail is sent and /accounts/password_reset/ does not exist;
+               set (with EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL)
+               or EMAIL_BACKEND: password reset by mail is offered
+WORKFLOWS_LOG_JSON     default: off; on: log lines are JSON objects (with run_id, step, attempt)
+WORKFLOWS_METRICS      default: off; on: Prometheus metrics at /metrics (staff, or WORKFLOWS_METRICS_TOKEN)
 """
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+
+import workflows.logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("WORKFLOWS_VAR_DIR", BASE_DIR / "var"))
@@ -65,6 +75,7 @@ INSTALLED_APPS = [
     "channels",
     "django_rq",
     "ninja",  # the API docs page serves its Swagger UI from ninja's static files, not a CDN
+    "axes",
     "workflows",
     "examples",
 ]
@@ -79,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "project.csp.ContentSecurityPolicyMiddleware",  # scripts from the site only (project/csp.py)
+    "axes.middleware.AxesMiddleware",  # last: answers a refused login (below)
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -132,12 +144,25 @@ WORKFLOWS = {
     "REDIS_URL": REDIS_URL,
     "POOLS": {"default": {"queue": "default", "max_parallel": 10}, "llm": {"queue": "default", "max_parallel": 2}},
     "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.Worker"),
+    "METRICS": _env_flag("WORKFLOWS_METRICS"),  # Prometheus at /metrics: a staff session or this bearer token
+    "METRICS_TOKEN": os.environ.get("WORKFLOWS_METRICS_TOKEN") or None,
 }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Login throttling (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username, and separately from one client
+# address, pause logging in there for LOGIN_COOLOFF_MINUTES (each failure meanwhile starts the wait again); a
+# success resets the count. The address is REMOTE_ADDR: behind a proxy, run daphne with --proxy-headers.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures only: no row per successful login
+AXES_LOCKOUT_CALLABLE = "project.lockout.locked_out"  # a 429 page with Retry-After
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -151,12 +176,20 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]  # the demo site's own (empty); the dashboard's ship in the app
 STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_USE_FINDERS = True  # serve app and project static files without a collectstatic step
+WHITENOISE_ALLOW_ALL_ORIGINS = False  # no "Access-Control-Allow-Origin: *": the pages load them from this site
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"workflows": {"level": os.environ.get("WORKFLOWS_LOG_LEVEL", "INFO")}},
-}
+# Mail only when configured: otherwise Django would try SMTP on localhost:25. PASSWORD_RESET (project/urls.py)
+# offers the password reset pages only when a message can actually be sent.
+if os.environ.get("EMAIL_BACKEND"):
+    EMAIL_BACKEND = os.environ["EMAIL_BACKEND"]
+if os.environ.get("EMAIL_HOST"):
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = _env_flag("EMAIL_USE_TLS", True)
+    DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "workflows@localhost")
+PASSWORD_RESET = bool(os.environ.get("EMAIL_BACKEND") or os.environ.get("EMAIL_HOST"))
+
+# Every line of the engine, the workers and step code says its run, step and attempt; JSON: WORKFLOWS_LOG_JSON=1
+LOGGING = workflows.logging.config()

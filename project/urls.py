@@ -1,12 +1,17 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import urls as auth_urls
 from django.urls import include, path
 
 admin.site.site_header = "Workflows administration"  # the demo site's admin is all about workflows
 admin.site.site_title = "Workflows admin"
 admin.site.index_title = "Workflows, runs and their journal"
 
+# Password reset sends mail: offered only when mail is configured (settings.PASSWORD_RESET), never via localhost:25
+accounts = [p for p in auth_urls.urlpatterns if settings.PASSWORD_RESET or not p.name.startswith("password_reset")]
+
 urlpatterns = [
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(accounts)),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("", include("workflows.urls")),

@@ -17,6 +17,11 @@ if not os.environ.get("REDIS_URL"):
     atexit.register(shutil.rmtree, _redis_dir, ignore_errors=True)
     atexit.register(redis_server.stop, _redis_proc)  # atexit runs last-registered first: stop, then remove
 
+# Metrics on, in one multiprocess directory for the test process and the workers it starts (they inherit it)
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir = tempfile.mkdtemp(prefix="workflows-test-metrics-")
+    atexit.register(shutil.rmtree, _metrics_dir, ignore_errors=True)
+
 from project.settings import *  # noqa: E402,F403
 from project.settings import DATABASES, INSTALLED_APPS, STATIC_ROOT, VAR_DIR  # noqa: E402
 
@@ -43,4 +48,8 @@ WORKFLOWS = {
     "WORKER_LOST_RETRIES": int(os.environ.get("WORKFLOWS_WORKER_LOST_RETRIES", "3")),
     "TICK_SECONDS": 0.1,
     "DEFAULT_BACKOFF": 0.01,
+    # the suite starts many runs as one user; tests/unit/test_rate_limits.py sets low limits of its own
+    "RATE_LIMITS": {"start": "100000/minute", "event": "100000/minute", "resume": "100000/minute"},
+    "METRICS": True,
+    "METRICS_TOKEN": "test-metrics-token",
 }

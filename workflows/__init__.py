@@ -3,11 +3,13 @@
 from .definition.backoff import Backoff
 from .definition.context import Context, StepContext
 from .definition.dsl import Workflow
+from .definition.schedule import Schedule
 from .definition.step import Step, step
 from .exceptions import (
     InvalidInput,
     InvalidTransition,
     NonRetryableError,
+    OutputTooLarge,
     StepTimeout,
     UnknownWorkflow,
     WorkerLost,
@@ -22,6 +24,8 @@ __all__ = [
     "InvalidInput",
     "InvalidTransition",
     "NonRetryableError",
+    "Schedule",
+    "OutputTooLarge",
     "Step",
     "StepContext",
     "StepTimeout",

@@ -170,7 +170,7 @@ class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "restarted_from", "created_at", "started_at", "finished_at", "took", "cursor", "last_seq",
         "input_json", "output_json", "error_json", "traceback", "state_json",
     ]  # fmt: skip
-    exclude = ["input", "output", "error", "state", "parent_step", "status"]
+    exclude = ["input", "output", "output_ref", "error", "state", "parent_step", "status"]
     inlines = [StepRunInline, RunEventInline]
     actions = [cancel_runs, retry_runs]
     date_hierarchy = "created_at"
@@ -317,3 +317,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+from . import admin_schedules  # noqa: E402,F401  (Schedule and its fires)

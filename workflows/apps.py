@@ -14,7 +14,7 @@ class WorkflowsConfig(AppConfig):
         """Wire the layers' ports, derive what the project did not configure, then import every app's flows."""
         from django.utils.module_loading import autodiscover_modules
 
-        from . import checks, conf, engine  # noqa: F401  (checks: registers the system checks)
+        from . import checks, conf, engine, metrics, tracing  # noqa: F401  (checks: registers the system checks)
         from .agents import sinks
         from .definition import ports
         from .engine import dispatch, publication
@@ -25,6 +25,8 @@ class WorkflowsConfig(AppConfig):
         ports.connect(engine)  # Workflow.start(), ctx.log(), run.cancel()... reach the engine
         journal.connect_publisher(publication.publish)  # committed events, held within a job...
         publication.add_sink(sender.publish)  # ...go to the channel layer
+        publication.add_sink(metrics.publish)  # ...are counted (WORKFLOWS["METRICS"])
+        publication.add_sink(tracing.publish)  # ...and a run that ended gets its span (an OTel SDK configured)
         sinks.add_sink(tokens.publish)  # an agent's streamed text goes to its run's group as it comes
         dispatch.connect(rq_dispatch.enqueue)  # queued steps become RQ jobs
         try:

@@ -159,3 +159,33 @@ def sqlite_warnings(db: dict[str, Any]) -> list:
             id="workflows.W001",
         )
     ]
+
+
+@register()
+def check_metrics(app_configs: Any, **kwargs: Any) -> list:
+    """Metrics on: prometheus_client must be installed (E011); without a multiprocess directory only this process's
+    counts are seen, not the workers' (W011)."""
+    try:
+        if not conf.get("METRICS"):
+            return []
+    except ImproperlyConfigured:
+        return []
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("prometheus_client") is None:
+        hint = "pip install 'django-live-workflows[metrics]', or set WORKFLOWS['METRICS'] = False."
+        return [
+            Error("WORKFLOWS['METRICS'] is on but prometheus_client is not installed", hint=hint, id="workflows.E011")
+        ]
+    if not (os.environ.get("PROMETHEUS_MULTIPROC_DIR") or conf.get("METRICS_DIR")):
+        return [
+            Warning(
+                "Metrics without a multiprocess directory: the endpoint shows only its own process's counts, none "
+                "of the worker processes'",
+                hint="Give every process PROMETHEUS_MULTIPROC_DIR (one directory per machine), or set "
+                "WORKFLOWS['METRICS_DIR'] (README: 'Metrics (Prometheus)'). manage.py up sets one itself.",
+                id="workflows.W011",
+            )
+        ]
+    return []

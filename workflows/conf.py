@@ -24,6 +24,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
 )
 
 from .exceptions import WorkflowDefinitionError
@@ -51,11 +52,35 @@ class LiveSettings(_Section):
     MAX_EVENT_BYTES: PositiveInt = 64 * 1024  # bigger event data is not copied into Redis: read from the DB
     MAX_SUBSCRIPTIONS: PositiveInt = 50  # per websocket connection
     BUFFER_FRAMES: PositiveInt = 1000  # data frames queued for one connection before its topics must resync
+    MAX_BUFFER_BYTES: PositiveInt = 2 << 20  # bytes of data frames queued for one connection, likewise
+    DRAIN_SECONDS: PositiveFloat = 60.0  # a client that acknowledges nothing this long while frames wait: closed
+    MAX_CONNECTIONS_PER_USER: PositiveInt = 20  # open websockets of one user, across every daphne process
     WINDOW_BYTES: PositiveInt = 1 << 20  # bytes sent and not yet acknowledged by the client (flow control)
     SNAPSHOT_RUNS: PositiveInt = 50  # runs in the snapshot that opens a "runs" or "workflow:<name>" subscription
     REPLAY_BATCH: PositiveInt = 200  # events read from the journal per query when replaying or filling a gap
     SWEEP_SECONDS: PositiveFloat = 5.0  # how often a connection re-joins its groups and checks for missed events
     MAX_FRAME_BYTES: PositiveInt = 64 * 1024  # a bigger client frame is answered with a bad_request error
+
+
+class RateLimits(_Section):
+    """Per-user rate limits of the web layer (``web.throttle``), in the ``limits`` notation: "60/minute",
+    "1000 per day", "5/10 seconds". None: not limited. Trusted code (``flow.start``, the engine) is never limited."""
+
+    start: str | None = "60/minute"  # run starts: launch (form, API), retry, restart
+    event: str | None = "120/minute"  # events sent to runs
+    resume: str | None = "60/minute"  # resumes of suspended steps
+
+    @field_validator("start", "event", "resume")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        from limits import parse
+
+        if value:
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a rate: write it like '60/minute' or '1000 per day'") from None
+        return value or None
 
 
 class WorkflowsSettings(_Section):
@@ -77,10 +102,19 @@ class WorkflowsSettings(_Section):
     DEFAULT_RETRIES: int = Field(default=0, ge=0)
     DEFAULT_BACKOFF: NonNegativeFloat = 1.0
     DEFAULT_TIMEOUT: PositiveFloat | None = None
+    SCHEDULE_CATCHUP_MAX: PositiveInt = 10  # catchup="all": at most this many missed due times fire (the latest)
+    SCHEDULE_GRACE_SECONDS: NonNegativeFloat = 60.0  # a due time fired this late is still on time, not "missed"
     SQLITE_CHECK: Literal["warn", "off"] = "warn"  # the system check on plain SQLite with worker processes
     MAX_JSON_DEPTH: PositiveInt = 64  # nesting of user-sent JSON (inputs, resume data, events, bodies, frames)
     MAX_INPUT_BYTES: PositiveInt = 1 << 20  # size of a run's input, resume data or event payload as JSON; API bodies
+    RATE_LIMITS: RateLimits = Field(default_factory=RateLimits)
+    MAX_OUTPUT_BYTES: PositiveInt = 16 << 20  # a step's output as JSON; bigger fails the step (OutputTooLarge)
+    MAX_EVENT_BYTES: PositiveInt = 256 << 10  # a send_event payload as JSON; bigger is InvalidInput (a 400)
+    INLINE_VALUE_BYTES: PositiveInt = 16 << 10  # bigger values are stored once and referred to (store.values)
     LIVE: LiveSettings = Field(default_factory=LiveSettings)
+    METRICS: bool = False  # Prometheus metrics at <prefix>/metrics (the metrics extra); off: not recorded, 404
+    METRICS_DIR: str | None = None  # prometheus_client's multiprocess directory, unless PROMETHEUS_MULTIPROC_DIR is set
+    METRICS_TOKEN: str | None = None  # a scraper's bearer token for <prefix>/metrics (else: a staff user's session)
 
 
 @cache

@@ -40,6 +40,10 @@ class NonRetryableError(Exception):
     """Raise from a step to fail it at once, without using its remaining retries."""
 
 
+class OutputTooLarge(NonRetryableError):
+    """The step's output is bigger than ``WORKFLOWS["MAX_OUTPUT_BYTES"]`` as JSON; the step fails, not retried."""
+
+
 class StepTimeout(Exception):
     """The step ran longer than its timeout."""
 

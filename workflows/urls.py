@@ -3,7 +3,7 @@
 
 from django.urls import include, path
 
-from .web import api, tokens, views
+from .web import api, metrics, schedule_views, tokens, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -12,6 +12,10 @@ urlpatterns = [
     path("runs/", views.runs_list, name="runs"),
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/<str:action>/", views.run_action, name="run-action"),  # POST: cancel, resume…
+    path("workflows/<str:name>/schedules/new/", schedule_views.schedule_new, name="schedule-new"),
+    path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule"),
+    path("schedules/<int:schedule_id>/<str:action>/", schedule_views.schedule_action, name="schedule-action"),
+    path("metrics", metrics.scrape, name="metrics"),  # Prometheus, opt-in (WORKFLOWS["METRICS"])
     path("tokens/", tokens.tokens_page, name="tokens"),  # API tokens: create, list, revoke
     path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("api/", include(api.urlpatterns())),  # JSON API (web/api): names api, api-runs, api-run…

@@ -249,3 +249,29 @@ def test_runs_page_admin_and_phone_layout(new_page, server, e2e_admin, start_wor
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the page scrolls sideways on a phone ({width}px wide)"
     long_run.cancel()
+
+
+def test_large_values__shown_on_demand_in_the_summary_and_the_step_panel(
+    new_page, server, e2e_user, start_workers, recovery_loop, shot
+):
+    from bench.storage import value_of_size
+    from tests.testapp import storage_flows as sf
+
+    start_workers(1, SIMPLE)
+    value = value_of_size(100_000)  # over INLINE_VALUE_BYTES: the page and the journal carry its size
+    run = sf.pass10.start(value, user=e2e_user).wait(60)
+    assert run.status == RunStatus.SUCCEEDED
+    page = new_page()
+    login(page, server, e2e_user)
+    page.goto(f"{server}/runs/{run.pk}/")
+    wait_live(page)
+    assert value["blob"][:40] not in page.content()
+    page.click("#input-heading ~ .value-ref button[data-value-url]")
+    page.wait_for_selector(f"#input-heading ~ pre.json >> text={value['blob'][:40]}")
+    node(page, "pass3").click()
+    page.wait_for_selector("#step-panel .panel-head >> text=pass3")
+    panel = page.locator("#step-panel")
+    assert "100.0 kB" in panel.inner_text()  # its output and input: sizes and "show" buttons
+    panel.locator(".value-ref button").first.click()
+    page.wait_for_selector(f"#step-panel pre.json >> text={value['blob'][:40]}")
+    shot(page, "run-large-value")

@@ -71,6 +71,7 @@ class Up:
         self.env.update(
             DJANGO_SETTINGS_MODULE="project.settings", WORKFLOWS_VAR_DIR=str(self.var_dir), PYTHONUNBUFFERED="1"
         )
+        self.env.update(DEBUG="1", ALLOWED_HOSTS="127.0.0.1,localhost")  # --demo-user: a local DEBUG site only
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "up", "--demo-user", "--port", str(self.port), *args],
             cwd=BASE_DIR,
@@ -146,6 +147,7 @@ def test_up_serves_runs_workflows_and_stops_cleanly(tmp_path):
 
         text = output()
         assert f"http://127.0.0.1:{port}/" in text and "log in as admin / admin" in text, text
+        assert "admin / admin is for LOCAL USE ONLY" in text, text  # said loudly when it is created
         for name in ("worker-1", "worker-2", "recovery", "daphne"):
             assert f"[up] started {name} (pid " in text, text
         assert "[recovery] " in text and "[daphne] " in text, text  # children's own lines, prefixed

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { LiveClient, applyEvent, applyTokens, defaultUrl, emptyRun, livePath, watchRun, watchRuns } from "../../workflows/static/workflows/live.js";
+import { LiveClient, applyEvent, applyTokens, defaultUrl, emptyRun, fetchValue, fmtBytes, livePath, valueRef, watchRun, watchRuns } from "../../workflows/static/workflows/live.js";
 
 class FakeSocket {
   static all = [];
@@ -160,6 +160,28 @@ test("applyEvent follows retries and progress", () => {
   assert.deepEqual(run.steps.x.progress, { fraction: 0.5, message: "half" });
   applyEvent(run, ev("run:1", 4, "run_failed", "", { error: { message: "boom" } }));
   assert.equal(run.status, "failed");
+});
+
+test("a large value arrives as a reference with its size; the reducer keeps it and fetchValue reads it", async (t) => {
+  const run = emptyRun(1);
+  const ref = { $ref: "steps/7/output", bytes: 1_000_012 };
+  applyEvent(run, ev("run:1", 1, "run_created", "", { input: { $ref: "input", bytes: 1_000_012 } }));
+  applyEvent(run, ev("run:1", 2, "step_succeeded", "s", { attempt: 1, output: ref }));
+  applyEvent(run, ev("run:1", 3, "run_succeeded", "", { output: { small: 1 } }));
+  assert.deepEqual(valueRef(run.steps.s.output), ref);
+  assert.equal(valueRef(run.input).$ref, "input");
+  assert.equal(valueRef(run.output), null); // a small value is the value itself
+  assert.equal(valueRef({ $ref: "x", bytes: 1, other: 2 }), null);
+  assert.equal(fmtBytes(1_000_012), "1.0 MB");
+  assert.equal(fmtBytes(812), "812 B");
+  const asked = [];
+  t.mock.method(globalThis, "fetch", async (url) => {
+    asked.push(url);
+    return url.endsWith("/nope") ? { ok: false, status: 404 } : { ok: true, json: async () => ({ value: { big: true }, bytes: 12 }) };
+  });
+  assert.deepEqual(await fetchValue("/api/runs/1/values/" + ref.$ref), { big: true });
+  assert.deepEqual(asked, ["/api/runs/1/values/steps/7/output"]);
+  await assert.rejects(fetchValue("/api/runs/1/values/nope"), /404/);
 });
 
 test("the default websocket URL is the page's data-live-url on the page's host, ws: or wss: as the page", () => {

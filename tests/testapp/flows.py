@@ -184,5 +184,8 @@ from . import (  # noqa: E402,F401
     chaos_flows,
     control_flows,
     hardening_flows,
+    hook_flows,
+    observe_flows,
+    storage_flows,
     worker_flows,
 )

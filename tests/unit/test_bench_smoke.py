@@ -22,7 +22,8 @@ def test_bench__tiny_run_prints_and_saves_the_table(tmp_path):
     table = (tmp_path / "latest.md").read_text()
     assert table in proc.stdout
     for row in ("workflows ÷ raw RQ, SimpleWorker", "step returns → next step starts", "commit → client has the frame",
-                "10-step chain", "bytes stored per step", "runs list (/runs/)"):  # fmt: skip
+                "10-step chain", "bytes stored per step", "runs list (/runs/)",
+                "bytes stored per byte of user data"):  # fmt: skip
         assert row in table, row
     results = json.loads((tmp_path / "latest.json").read_text())
     sqlite = results["db"]["sqlite"]
@@ -32,6 +33,7 @@ def test_bench__tiny_run_prints_and_saves_the_table(tmp_path):
     assert len(simple["handoff"][0]["return_start"]) == 2 * 4  # 2 runs of 5 steps: 4 handoffs each
     storage = sqlite["scale"]["storage"]
     assert set(storage["bytes"]) == {"2", "4", "8"} and storage["bytes"]["8"] > storage["bytes"]["2"]
+    assert sqlite["scale"]["amplification"]["ratio"] <= 2  # values stored once (34x before)
     assert "median_ms" in sqlite["pages"]["pages"]["runs list (/runs/)"]
     assert "p50" in results["push"] or "error" in results["push"]
     assert "p50" in results["push_held"] or "error" in results["push_held"]

@@ -23,6 +23,7 @@ from django.test import Client as HttpClient
 from django.utils.timezone import now
 
 from tests.testapp import flows
+from tests.unit.test_metrics import sampled
 from workflows.engine import appends
 from workflows.live import payloads, sender
 from workflows.live.consumer import LiveConsumer
@@ -502,6 +503,7 @@ async def test_consumer__summaries_of_log_and_progress_events_carry_the_run_stat
 @aio
 async def test_consumer__a_stalled_client_is_told_to_resync_and_others_are_not_slowed(user, live_settings):
     live_settings(WINDOW_BYTES=2000, BUFFER_FRAMES=6, REPLAY_BATCH=2)
+    dropped = await db(sampled)("workflows_websocket_dropped_frames_total")
     run = await db(flows.counter.start)({"value": 1}, user=user)
     stalled, healthy = await WS.open(user, ack=False), await WS.open(user)
     try:
@@ -518,6 +520,7 @@ async def test_consumer__a_stalled_client_is_told_to_resync_and_others_are_not_s
         resync = got.pop()
         assert resync == {"op": "resync", "topic": f"run:{run.pk}", "since": seqs(got)[-1]}
         assert seqs(got) == list(range(1, len(got) + 1))  # what it got, it got in order
+        assert await db(sampled)("workflows_websocket_dropped_frames_total") > dropped  # counted for the operator
         await stalled.quiet()  # nothing more for that topic until it subscribes again
 
         stalled.ack = True

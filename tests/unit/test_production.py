@@ -44,3 +44,48 @@ def test_production__pages_carry_a_content_security_policy(client, user, setting
     assert "unsafe-eval" not in policy and "script-src 'self' 'unsafe-inline'" not in policy
     settings.CONTENT_SECURITY_POLICY = ""
     assert "Content-Security-Policy" not in client.get("/")
+
+
+@pytest.mark.django_db
+def test_production__static_files_are_not_shared_with_every_origin(client):
+    response = client.get("/static/workflows/live.js")
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response
+
+
+@pytest.mark.django_db
+def test_production__password_reset_is_off_without_mail(client, settings, mailoutbox):
+    assert not settings.PASSWORD_RESET  # the tests configure no mail: no SMTP to localhost:25
+    assert client.get("/accounts/password_reset/").status_code == 404
+    assert client.post("/accounts/password_reset/", {"email": "a@example.com"}).status_code == 404
+    assert client.get("/accounts/login/").status_code == 200  # the rest of the accounts pages stay
+
+
+def test_production__password_reset_is_on_with_a_mail_backend(tmp_path):
+    code = "from django.urls import reverse; print(reverse('password_reset'))"
+    off = run_manage(tmp_path, "shell", "-c", code)
+    assert off.returncode != 0 and "NoReverseMatch" in off.stderr
+    on = run_manage(tmp_path, "shell", "-c", code, EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend")
+    assert on.returncode == 0 and on.stdout.strip().endswith("\n/accounts/password_reset/"), on.stderr
+
+
+@pytest.mark.parametrize(
+    ("debug", "hosts", "refused"),
+    [
+        (False, ["127.0.0.1", "localhost"], "needs DEBUG on"),
+        (True, ["127.0.0.1", "example.com"], "ALLOWED_HOSTS allows ['example.com']"),
+        (True, ["*"], "ALLOWED_HOSTS allows ['*']"),
+        (True, ["localhost", "127.0.0.1", "::1", "[::1]"], None),
+        (True, [], None),
+    ],
+)
+def test_production__the_demo_admin_is_created_only_on_a_local_debug_site(settings, debug, hosts, refused):
+    from django.core.management import CommandError, call_command
+
+    from workflows.management.commands.up import demo_user_refusal
+
+    settings.DEBUG, settings.ALLOWED_HOSTS = debug, hosts
+    assert (refused in demo_user_refusal()) if refused else demo_user_refusal() is None
+    if refused:  # up stops before it starts anything (no Redis, no migration, no account)
+        with pytest.raises(CommandError, match="for local use only"):
+            call_command("up", "--demo-user", "--port", "1")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import Bail, Suspend
 from . import ports
+
+step_log = logging.getLogger("workflows.step")  # ctx.log's lines also go to the process's log
+
+
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "run_id", "step", "attempt"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,9 @@ class StepContext:
         raise Bail(output)
 
     def log(self, message: str, **data: Any) -> None:
-        """Store a log line in the run's journal (streamed live to the dashboard)."""
+        """Store a log line in the run's journal (streamed live to the dashboard), and log it at INFO."""
+        where = {"run_id": self.run_id, "step": self.path, "attempt": self.attempt}  # from any thread of the step
+        step_log.info("%s", message, extra={**where, **{k: v for k, v in data.items() if k not in _RESERVED}})
         ports.engine().append(self.run_id, "step_log", self.path, message=str(message), attempt=self.attempt, **data)
 
     def progress(self, fraction: float, message: str = "") -> None:

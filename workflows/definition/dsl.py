@@ -13,6 +13,7 @@ from typing import Any
 from ..exceptions import WorkflowDefinitionError
 from . import ports, registry
 from .graph import compile_graph
+from .schedule import Schedule, check_schedules
 from .schema import TypeSpec
 from .step import ID_RE, Step
 
@@ -47,6 +48,10 @@ class Workflow:
         pool: str | None = None,
         state: Any = None,
         version: str | None = None,
+        schedules: Sequence[Schedule] | None = None,
+        on_success: Step | Workflow | None = None,
+        on_failure: Step | Workflow | None = None,
+        on_finish: Step | Workflow | None = None,
     ) -> None:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise WorkflowDefinitionError(f"Invalid workflow name {name!r}: letters, digits, '_', '.', '-'")
@@ -64,7 +69,12 @@ class Workflow:
         self.retries = retries
         self.pool = pool
         self._version = version  # None: the version is the graph's fingerprint
+        # started by the recovery loop; not part of the version (store.scheduling keeps them in the database)
+        self.schedules = check_schedules(name, schedules, self.input.validate)
         self._specs: list[_Spec] = []
+        # completion hooks (``definition.hooks``): run as steps of the run once its body ended
+        given = {"success": on_success, "failure": on_failure, "finish": on_finish}
+        self._hooks = {on: _as_node(item, f"on_{on}") for on, item in given.items() if item is not None}
         self._graph = None
         self._module = sys._getframe(1).f_globals.get("__name__", "?")  # tells duplicate names apart
         if self.state is not None:
@@ -179,7 +189,8 @@ class Workflow:
             return self
         if not self._specs:
             raise WorkflowDefinitionError(f"Workflow {self.name!r} has no steps")
-        graph = compile_graph(self, self._specs)
+        hooks = [_Spec("hook", steps=[node], options={"on": on}) for on, node in self._hooks.items()]
+        graph = compile_graph(self, self._specs + hooks)
         ports.engine().check_commit(graph)  # e.g. an unknown pool: an error now, not a stuck step later
         self._graph = graph
         registry.register(self)
@@ -202,9 +213,20 @@ class Workflow:
         """The author's ``version=``, else a hash of what the author wrote (see ``graph.compile_graph``)."""
         return self.graph.version
 
-    def start(self, data: Any = None, *, user: Any = None, idempotency_key: str | None = None):
-        """Validate the input and create a Run (InvalidInput creates nothing). Returns the committed Run."""
-        return ports.engine().start(self, data, user=user, idempotency_key=idempotency_key)
+    def start(
+        self,
+        data: Any = None,
+        *,
+        user: Any = None,
+        idempotency_key: str | None = None,
+        debounce: tuple[str, float] | tuple[str, float, float] | None = None,
+    ):
+        """Validate the input and create a Run (InvalidInput creates nothing). Returns the committed Run.
+
+        ``debounce=(key, seconds[, max_wait])``: starts with that key collapse into one run, which starts with the
+        last input once ``seconds`` pass without another start (or ``max_wait`` after the first one)."""
+        options = {"debounce": debounce} if debounce is not None else {}
+        return ports.engine().start(self, data, user=user, idempotency_key=idempotency_key, **options)
 
 
 def _node_id(item: Step | Workflow) -> str:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 NODE_KINDS = ("step", "parallel", "branch", "loop", "foreach")
 # kinds that run inline in the engine's transaction: one StepRun row each, with the block's id as path
 INLINE_KINDS = ("map", "sleep", "event")
+# completion hooks: blocks after the body, each one node, run once the run ended (``options["on"]``: which end)
+HOOK_KIND = "hook"
+HOOK_ENDS = {"success": ("succeeded",), "failure": ("failed",), "finish": ("succeeded", "failed", "canceled")}
 
 
 @dataclass(frozen=True)
@@ -146,12 +149,21 @@ class Graph:
     def initial_state(self) -> Any:
         return self.state.dump(self.state.adapter.validate_python({})) if self.state else None
 
+    @property
+    def body_end(self) -> int:
+        """The index after the body's last block: completion hooks come after it."""
+        return next((b.index for b in self.blocks if b.kind == HOOK_KIND), len(self.blocks))
+
+    def hooks_for(self, status: str) -> list[Block]:
+        """The hook blocks a run ending as ``status`` runs."""
+        return [b for b in self.blocks if b.kind == HOOK_KIND and status in HOOK_ENDS[b.options["on"]]]
+
     def event_blocks(self, name: str) -> list[Block]:
         return [b for b in self.blocks if b.kind == "event" and b.options["event"] == name]
 
     def block_of(self, step_id: str) -> Block:
-        """The first block that runs ``step_id`` (a step, nested workflow, map, sleep or event id)."""
-        for b in self.blocks:
+        """The first block of the body that runs ``step_id`` (a step, nested workflow, map, sleep or event id)."""
+        for b in self.blocks[: self.body_end]:
             if b.id == step_id or any(n.id == step_id for n in b.nodes):
                 return b
         raise KeyError(step_id)
@@ -177,7 +189,7 @@ def compile_graph(workflow: Workflow, specs: list) -> Graph:
     ``version=`` if given, else that fingerprint."""
     blocks = []
     for index, spec in enumerate(specs):
-        if spec.kind not in NODE_KINDS + INLINE_KINDS:
+        if spec.kind not in (*NODE_KINDS, *INLINE_KINDS, HOOK_KIND):
             raise WorkflowDefinitionError(f"Unknown block kind {spec.kind!r}")
         nodes = tuple(_node(s, workflow) for s in spec.steps)
         block_id = spec.id or nodes[0].id

@@ -10,10 +10,11 @@ Lock order, everywhere: pool row -> run rows by id -> step rows; a parent run be
 run tells its parent about its new status in a transaction of its own, after commit.
 """
 
-from . import core
+from . import core, hooks
 from .actions import cancel, child_changed, fire_timer, restart, resume, retry, send_event, set_state
 from .appends import append, record, step_result
 from .core import error_of, graph_for, traceback_of
+from .debounce import fire_due as fire_debounced
 from .dispatch import pump
 from .leases import mark_requeued, still_running
 from .policy import check_commit
@@ -32,6 +33,7 @@ from .steps import (
 )
 
 core._tell_parent = child_changed  # a run's end reaches its parent (core cannot import actions: a cycle)
+core._schedule_hooks = hooks.schedule  # likewise a run's end creates its completion hooks' rows
 
 __all__ = [
     "admit",
@@ -44,6 +46,7 @@ __all__ = [
     "complete_and_take_next",
     "error_of",
     "fail",
+    "fire_debounced",
     "fire_timer",
     "graph_for",
     "hand_back",

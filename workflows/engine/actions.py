@@ -7,12 +7,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import faults
+from .. import conf, faults, tracing
 from ..definition.schema import jsonable
 from ..exceptions import InvalidInput, InvalidTransition
+from ..store import values
 from ..store.journal import Journal
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, InboundEvent, Run, RunStatus, StepRun, StepStatus
-from .advance import after_success, block_output, enter
+from .advance import after_success, block_output_ref, enter
 from .core import cancel_run, graph_for, graph_or_fail, lock, pump_after_commit, save, set_step
 from .inputs import accept, storable
 from .steps import on_failure
@@ -79,7 +80,8 @@ def resume(run_id: int, step: str | None = None, label: str | None = None, data:
         if not set_step(sr, (StepStatus.SUSPENDED,), started_at=None, finished_at=None, worker="", **fields):
             raise InvalidTransition(f"Step {sr.path!r} of run {run_id} is no longer suspended")
         journal = Journal(run)
-        journal.add("step_resumed", sr.path, attempt=sr.attempt, data=resume_json)
+        data = values.brief(resume_json, f"steps/{sr.pk}/resume_data")
+        journal.add("step_resumed", sr.path, attempt=sr.attempt, data=data)
         journal.add("step_pending", sr.path, attempt=sr.attempt)
         pump_after_commit({sr.pool})
         save(run, journal)
@@ -105,20 +107,23 @@ def send_event(run_id: int, name: str, data: Any = None) -> None:
         raise InvalidInput(f"Workflow {run.workflow.name!r} has no wait_for_event({name!r})")
     accept(data, f"event {name!r}")
     payload = storable(blocks[0].output.dump(blocks[0].output.validate(data, f"event {name!r}")), f"event {name!r}")
+    size, limit = values.size_of(payload), conf.get("MAX_EVENT_BYTES")
+    if size > limit:
+        raise InvalidInput(f"Event {name!r} is {size} bytes of JSON: MAX_EVENT_BYTES is {limit}")
     with transaction.atomic():
         run = _lock_active(run_id, f"send it event {name!r}")
         journal = Journal(run)
         waiting = StepRun.objects.filter(run=run, kind="event", label=name, status=StepStatus.WAITING).first()
-        journal.add("event_received", waiting.path if waiting else "", event=name, data=payload)
+        inbound = InboundEvent.objects.create(run=run, name=name, data=payload, consumed_by=waiting)
+        brief = values.brief(payload, f"events/{inbound.pk}", size)
+        journal.add("event_received", waiting.path if waiting else "", event=name, data=brief)
         if waiting:
             set_step(
                 waiting, (StepStatus.WAITING,), status=StepStatus.SUCCEEDED, output=payload, finished_at=timezone.now()
             )
-            InboundEvent.objects.create(run=run, name=name, data=payload, consumed_by=waiting)
-            journal.add("step_succeeded", waiting.path, kind="event", attempt=1, output=payload)
+            brief = values.brief(payload, f"steps/{waiting.pk}/output", size)
+            journal.add("step_succeeded", waiting.path, kind="event", attempt=1, output=brief)
             after_success(run, graph_for(run), waiting, journal)
-        else:
-            InboundEvent.objects.create(run=run, name=name, data=payload)
         save(run, journal)
 
 
@@ -133,10 +138,12 @@ def fire_timer(step_run_id: int) -> bool:
         if sr is None or run.status not in RUN_ACTIVE:
             return False
         journal = Journal(run)
-        if sr.kind == "sleep":
+        if sr.kind == "sleep":  # its data passes through: its output is its input, or refers to the same place
             set_step(
-                sr, (StepStatus.WAITING,), status=StepStatus.SUCCEEDED, output=sr.input, finished_at=timezone.now()
-            )
+                sr, (StepStatus.WAITING,), status=StepStatus.SUCCEEDED, output=sr.input, output_ref=sr.input_ref,
+                finished_at=timezone.now(),
+            )  # fmt: skip
+            values.fill_step(sr)
             journal.add("step_succeeded", sr.path, kind="sleep", attempt=1)
             graph = graph_or_fail(run, journal, sr.path)
             if graph:
@@ -162,8 +169,13 @@ def child_changed(child_id: int) -> None:
         sr = StepRun.objects.get(pk=parent_step_id)
         journal = Journal(parent)
         if child.status == RunStatus.SUCCEEDED:
-            if set_step(sr, NESTED_OPEN, status=StepStatus.SUCCEEDED, output=child.output, finished_at=timezone.now()):
-                journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=child.output, child_run=child.pk)
+            # a large output equal to the step's input (the child passed its data along) refers to where that is
+            same = sr.input_ref is not None and child.output == values.resolve(parent, sr.input_ref)
+            fields = {"output": None if same else child.output, "output_ref": sr.input_ref if same else None}
+            if set_step(sr, NESTED_OPEN, status=StepStatus.SUCCEEDED, finished_at=timezone.now(), **fields):
+                sr.output = child.output
+                brief = values.brief(child.output, f"steps/{sr.pk}/output")
+                journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=brief, child_run=child.pk)
                 graph = graph_or_fail(parent, journal, sr.path) if parent.status in RUN_ACTIVE else None
                 if graph:
                     after_success(parent, graph, sr, journal)
@@ -213,38 +225,68 @@ def retry(run_id: int) -> Run:
 
 
 def _restart_at(source: Run, graph, index: int, input: Any) -> Run:
+    ref = None
     if input is not None:
         accept(input, "workflow input")
         data = storable(jsonable(input), "workflow input")
     elif index == 0:
         data = source.input
+        ref = values.RUN_INPUT if values.size_of(data) > values.inline_limit() else None
     else:
         done = StepRun.objects.filter(run=source, block=index - 1, status=StepStatus.SUCCEEDED).exists()
         if not done or StepRun.objects.filter(run=source, block=index - 1).open().exists():
             raise InvalidTransition(f"Run {source.pk} did not finish the blocks before block {index}")
-        data = block_output(source, graph, index - 1)
+        data, ref = block_output_ref(source, graph, index - 1)
     with transaction.atomic():
         run = Run.objects.create(
             workflow=source.workflow, version=source.version, input=source.input, created_by_id=source.created_by_id,
             state=source.state, restarted_from=source,
         )  # fmt: skip
         run._locked_status = None
-        kept = StepRun.objects.filter(
-            run=source, block__lt=index, status__in=(StepStatus.SUCCEEDED, StepStatus.SKIPPED)
-        ).order_by("pk")
+        kept = list(
+            StepRun.objects.filter(
+                run=source, block__lt=index, status__in=(StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+            ).order_by("pk")
+        )
         copies = [
             StepRun(
                 run=run, block=r.block, path=r.path, step_id=r.step_id, kind=r.kind, index=r.index, attempt=r.attempt,
-                status=r.status, pool=r.pool, input=r.input, output=r.output, label=r.label,
+                status=r.status, pool=r.pool, input=r.input, output=r.output, label=r.label, input_ref=r.input_ref,
+                output_ref=r.output_ref,
                 created_at=r.created_at, started_at=r.started_at, finished_at=r.finished_at,
             )
             for r in kept
         ]  # fmt: skip
         StepRun.objects.bulk_create(copies)
+        ref = _refer_to_copies(kept, copies, ref)
         journal = Journal(run)
-        journal.add("run_created", input=run.input, version=run.version, restarted_from=source.pk, from_block=index)
+        trace = tracing.run_created(run, source.workflow.name)
+        brief = values.brief(run.input, "input")
+        journal.add(
+            "run_created", input=brief, version=run.version, restarted_from=source.pk, from_block=index, **trace
+        )
         if copies:
             journal.add("steps_reused", count=len(copies), from_run=source.pk)
-        enter(run, graph, index, data, journal)
+        enter(run, graph, index, data, journal, ref)
         save(run, journal)
     return run
+
+
+def _refer_to_copies(kept: list[StepRun], copies: list[StepRun], ref: int | None) -> int | None:
+    """A restart's copied rows refer to the new run's copies (not the source run's rows, which may be pruned);
+    returns ``ref`` (a source row, or the run's input) as it is in the new run."""
+    moved = {old.pk: new.pk for old, new in zip(kept, copies, strict=True)}
+    changed = []
+    for row in copies:
+        for field in ("input_ref", "output_ref"):
+            old = getattr(row, field)
+            if old not in (None, values.RUN_INPUT):
+                if old in moved:
+                    setattr(row, field, moved[old])
+                else:  # not copied (cannot happen: a reference is to an earlier succeeded row): store the value
+                    setattr(row, field.removesuffix("_ref"), values.resolve(row.run_id, old))
+                    setattr(row, field, None)
+                changed.append(row)
+    if changed:
+        StepRun.objects.bulk_update(changed, ["input", "output", "input_ref", "output_ref"])
+    return moved.get(ref, None) if ref not in (None, values.RUN_INPUT) else ref

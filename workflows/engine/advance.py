@@ -7,16 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from .. import tracing
 from ..definition.context import Context
 from ..definition.schema import jsonable
 from ..exceptions import InvalidInput
-from ..store import statements
+from ..store import statements, values
 from ..store.conversations import SUBSTEP_KINDS
 from ..store.journal import Journal
 from ..store.models import InboundEvent, Run, StepRun, StepStatus
 from ..store.workflow_rows import row_for
 from . import handoff, policy
-from .core import error_of, fail_run, pump_after_commit, save, set_step, succeed_run, traceback_of
+from .core import check_output, error_of, fail_run, pump_after_commit, save, set_step, succeed_run, traceback_of
 
 if TYPE_CHECKING:
     from ..definition.dsl import Workflow
@@ -29,18 +30,19 @@ def _context(run: Run, graph: Graph, index: int, data: Any, iteration: int = 1) 
     return Context(data=typed, run_input=graph.typed_input(run.input), run_id=run.pk, iteration=iteration, state=state)
 
 
-def _inline_row(run: Run, block: Block, data: Any, **fields: Any) -> StepRun:
+def _inline_row(run: Run, block: Block, data: Any, ref: int | None, **fields: Any) -> StepRun:
     now = timezone.now()
     defaults = {"status": StepStatus.SUCCEEDED, "started_at": now, "finished_at": now}
     return StepRun.objects.create(
-        run=run, block=block.index, path=block.id, step_id=block.id, kind=block.kind, input=data, created_at=now,
-        **{**defaults, **fields},
+        run=run, block=block.index, path=block.id, step_id=block.id, kind=block.kind, created_at=now,
+        input=None if ref is not None else data, input_ref=ref, **{**defaults, **fields},
     )  # fmt: skip
 
 
-def enter(run: Run, graph: Graph, index: int, data: Any, journal: Journal) -> None:
-    """Enter block ``index`` with ``data``: run inline blocks at once, create the step rows of the others."""
-    while index < len(graph.blocks):
+def enter(run: Run, graph: Graph, index: int, data: Any, journal: Journal, ref: int | None = None) -> None:
+    """Enter block ``index`` with ``data``: run inline blocks at once, create the step rows of the others.
+    ``ref``: where ``data`` is stored if it is large (``store.values``), so that rows refer to it."""
+    while index < graph.body_end:  # completion hooks come after the body, once the run ended (``hooks``)
         block = graph.blocks[index]
         run.cursor = index
         try:
@@ -48,13 +50,15 @@ def enter(run: Run, graph: Graph, index: int, data: Any, journal: Journal) -> No
                 ctx = _context(run, graph, index, data)
             if block.kind == "map":
                 out = jsonable(block.fn(ctx))
-                _inline_row(run, block, data, output=out)
-                journal.add("step_succeeded", block.id, kind="map", attempt=1, output=out)
-                data, index = out, index + 1
+                size = check_output(out, block.id)
+                row = _inline_row(run, block, data, ref, output=out)
+                where = f"steps/{row.pk}/output"
+                journal.add("step_succeeded", block.id, kind="map", attempt=1, output=values.brief(out, where, size))
+                data, index, ref = out, index + 1, (row.pk if size > values.inline_limit() else None)
                 continue
             if block.kind == "sleep":
                 due = _due(block, block.fn(ctx))
-                _inline_row(run, block, data, status=StepStatus.WAITING, due_at=due, finished_at=None)
+                _inline_row(run, block, data, ref, status=StepStatus.WAITING, due_at=due, finished_at=None)
                 journal.add("step_waiting", block.id, kind="sleep", until=due.isoformat())
                 return
             if block.kind == "branch":
@@ -62,23 +66,23 @@ def enter(run: Run, graph: Graph, index: int, data: Any, journal: Journal) -> No
         except Exception as exc:
             return fail_run(run, error_of(exc, block.id), traceback_of(exc), journal)
         if block.kind == "event":
-            if _consume_stored_event(run, block, data, journal):
-                data, index = run._consumed, index + 1
+            if _consume_stored_event(run, block, data, ref, journal):
+                data, index, ref = run._consumed, index + 1, run._consumed_ref
                 continue
             return
         if block.kind == "branch":
             for node, ok in zip(block.nodes, taken, strict=True):
                 if not ok:
-                    spawn(run, block, node, node.id, data, journal, status=StepStatus.SKIPPED)
+                    spawn(run, block, node, node.id, data, journal, status=StepStatus.SKIPPED, ref=ref)
             nodes = [n for n, ok in zip(block.nodes, taken, strict=True) if ok]
             if not nodes:
-                data, index = {}, index + 1
+                data, index, ref = {}, index + 1, None
                 continue
             for node in nodes:
-                spawn(run, block, node, node.id, data, journal)
+                spawn(run, block, node, node.id, data, journal, ref=ref)
             return
         if block.kind == "loop":
-            spawn(run, block, block.nodes[0], f"{block.id}#1", data, journal, index=1)
+            spawn(run, block, block.nodes[0], f"{block.id}#1", data, journal, index=1, ref=ref)
             return
         if block.kind == "foreach":
             if not isinstance(data, list):
@@ -86,7 +90,7 @@ def enter(run: Run, graph: Graph, index: int, data: Any, journal: Journal) -> No
                     f"foreach {block.id!r} expects a list, got {type(data).__name__}")}  # fmt: skip
                 return fail_run(run, error, "", journal)
             if not data:
-                data, index = [], index + 1
+                data, index, ref = [], index + 1, None
                 continue
             concurrency = block.options["concurrency"]
             for i, item in enumerate(data):
@@ -94,9 +98,9 @@ def enter(run: Run, graph: Graph, index: int, data: Any, journal: Journal) -> No
             journal.add("foreach_progress", block.id, completed=0, total=len(data))
             return
         for node in block.nodes:  # step, parallel
-            spawn(run, block, node, node.id, data, journal)
+            spawn(run, block, node, node.id, data, journal, ref=ref)
         return
-    succeed_run(run, graph, data, journal)
+    succeed_run(run, graph, data, journal, ref)
 
 
 def _due(block: Block, value: Any) -> dt.datetime:
@@ -111,29 +115,31 @@ def _due(block: Block, value: Any) -> dt.datetime:
     return now + dt.timedelta(seconds=seconds)
 
 
-def _consume_stored_event(run: Run, block: Block, data: Any, journal: Journal) -> bool:
+def _consume_stored_event(run: Run, block: Block, data: Any, ref: int | None, journal: Journal) -> bool:
     """An event sent before the run got here is consumed now; otherwise wait for it (until its timeout)."""
     name = block.options["event"]
     stored = InboundEvent.objects.filter(run=run, name=name, consumed_by=None).order_by("pk").first()
     if stored:
-        row = _inline_row(run, block, data, output=stored.data, label=name)
+        row = _inline_row(run, block, data, ref, output=stored.data, label=name)
         InboundEvent.objects.filter(pk=stored.pk).update(consumed_by=row)
-        journal.add("step_succeeded", block.id, kind="event", attempt=1, output=stored.data)
-        run._consumed = stored.data
+        output = values.brief(stored.data, f"steps/{row.pk}/output")
+        journal.add("step_succeeded", block.id, kind="event", attempt=1, output=output)
+        run._consumed, run._consumed_ref = stored.data, values.output_root(row)
         return True
     timeout = block.options.get("timeout")
     due = timezone.now() + dt.timedelta(seconds=timeout) if timeout else None
-    _inline_row(run, block, data, status=StepStatus.WAITING, due_at=due, finished_at=None, label=name)
+    _inline_row(run, block, data, ref, status=StepStatus.WAITING, due_at=due, finished_at=None, label=name)
     journal.add("step_waiting", block.id, kind="event", event=name, timeout=timeout)
     return False
 
 
 def spawn(
     run: Run, block: Block, node: Node, path: str, data: Any, journal: Journal, *, status: str = StepStatus.PENDING,
-    index: int | None = None, released: bool = True,
+    index: int | None = None, released: bool = True, ref: int | None = None, hook: str = "",
 ) -> StepRun:  # fmt: skip
     """Create a node's row. A released step is ready for its pool (or takes a finishing step's slot at once); a
-    nested workflow starts its child run."""
+    nested workflow starts its child run. With ``ref`` the row refers to where ``data`` is stored (its ``input``
+    column stays null; the object keeps the value, for a worker that runs it at once)."""
     now = timezone.now()
     slot = (
         handoff.fields_for(journal, policy.pool(node))
@@ -144,9 +150,10 @@ def spawn(
               "finished_at": now if status == StepStatus.SKIPPED else None, **(slot or {})}  # fmt: skip
     sr = StepRun(
         run=run, block=block.index, path=path, step_id=node.id, kind=node.kind, index=index, pool=policy.pool(node),
-        input=data, created_at=now, **fields,
+        input=None if ref is not None else data, input_ref=ref, created_at=now, hook=hook, **fields,
     )  # fmt: skip
     statements.insert(sr)
+    sr.input = data
     if slot:
         handoff.taken(journal, sr)
     elif status == StepStatus.PENDING and released:
@@ -173,6 +180,8 @@ def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
     except InvalidInput as exc:
         StepRun.objects.filter(pk=sr.pk).update(status=StepStatus.FAILED, error=error_of(exc, sr.path), finished_at=now)
         journal.add("step_failed", sr.path, attempt=sr.attempt, error=error_of(exc, sr.path))
+        if sr.hook:  # a nested workflow as a completion hook: its run has ended already
+            return journal.add("hook_failed", sr.path, error=error_of(exc, sr.path))
         return fail_run(run, error_of(exc, sr.path), "", journal)
     StepRun.objects.filter(pk=sr.pk).update(status=StepStatus.RUNNING, started_at=now, due_at=sr.due_at or now)
     sr.status = StepStatus.RUNNING
@@ -182,19 +191,27 @@ def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
 
 def block_output(run: Run, graph: Graph, index: int) -> Any:
     """A finished block's output, from its succeeded rows."""
+    return block_output_ref(run, graph, index)[0]
+
+
+def block_output_ref(run: Run, graph: Graph, index: int) -> tuple[Any, int | None]:
+    """A finished block's output, and where it is stored if it is one row's large output (else None)."""
     block = graph.blocks[index]
     rows = list(
         StepRun.objects.filter(run=run, block=index, status=StepStatus.SUCCEEDED)
         .exclude(kind__in=SUBSTEP_KINDS)  # an agent step's model requests and tool calls
         .order_by("index", "pk")
-        .values_list("path", "output")
+        .values_list("pk", "path", "output", "output_ref")
     )
+    refs = [ref if ref is not None else pk for pk, _, output, ref in rows]
+    rows = [(path, values.resolve(run, ref) if ref is not None else output) for _, path, output, ref in rows]
     if block.kind in ("parallel", "branch"):
         outputs = dict(rows)
-        return {n.id: outputs[n.id] for n in block.nodes if n.id in outputs}
+        return {n.id: outputs[n.id] for n in block.nodes if n.id in outputs}, None
     if block.kind == "foreach":
-        return [output for _, output in rows]
-    return rows[-1][1]
+        return [output for _, output in rows], None
+    large = values.size_of(rows[-1][1]) > values.inline_limit()
+    return rows[-1][1], (refs[-1] if large else None)
 
 
 def after_success(run: Run, graph: Graph, sr: StepRun, journal: Journal) -> None:
@@ -211,9 +228,10 @@ def after_success(run: Run, graph: Graph, sr: StepRun, journal: Journal) -> None
         if waiting:
             release(run, block.nodes[0], waiting, journal)
     if block.kind == "step":  # its one node succeeded: the block is done, with that node's output
-        enter(run, graph, block.index + 1, sr.output, journal)
+        enter(run, graph, block.index + 1, sr.output, journal, values.output_root(sr))
     elif not StepRun.objects.filter(run=run, block=block.index).open().exists():
-        enter(run, graph, block.index + 1, block_output(run, graph, block.index), journal)
+        data, ref = block_output_ref(run, graph, block.index)
+        enter(run, graph, block.index + 1, data, journal, ref)
 
 
 def _loop_next(run: Run, graph: Graph, block: Block, sr: StepRun, journal: Journal) -> None:
@@ -224,12 +242,13 @@ def _loop_next(run: Run, graph: Graph, block: Block, sr: StepRun, journal: Journ
     except Exception as exc:
         return fail_run(run, error_of(exc, sr.path), traceback_of(exc), journal)
     if holds != (block.options["mode"] == "while"):
-        return enter(run, graph, block.index + 1, sr.output, journal)
+        return enter(run, graph, block.index + 1, sr.output, journal, values.output_root(sr))
     limit = block.options["max_iterations"]
     if iteration >= limit:
         message = f"Loop {block.id!r} reached max_iterations={limit} without its condition ending it"
         return fail_run(run, {"type": "LoopLimitExceeded", "message": message, "step": sr.path}, "", journal)
-    spawn(run, block, block.nodes[0], f"{block.id}#{iteration + 1}", sr.output, journal, index=iteration + 1)
+    next_path = f"{block.id}#{iteration + 1}"
+    spawn(run, block, block.nodes[0], next_path, sr.output, journal, index=iteration + 1, ref=values.output_root(sr))
 
 
 def validated_input(flow: Workflow, data: Any) -> Any:
@@ -249,8 +268,10 @@ def create_run(
     parent_step=None,
     state: Any = None,
     workflow_id: int | None = None,
+    debounce: dict[str, Any] | None = None,
 ) -> Run:
-    """Create a run and enter its first block (call inside a transaction)."""
+    """Create a run and enter its first block (call inside a transaction). A ``debounce``d run waits, pending
+    and without steps, until its window passes (``engine.debounce.fire``)."""
     graph = flow.graph
     if graph.state is not None:
         try:
@@ -272,7 +293,13 @@ def create_run(
     statements.attach_workflow(run, flow.name)  # its name for the journal's publication, without a query
     run._locked_status = None
     journal = Journal(run)
-    journal.add("run_created", input=input_json, version=graph.version, parent_step=parent_step and parent_step.pk)
-    enter(run, graph, 0, input_json, journal)
-    save(run, journal)
+    trace = tracing.run_created(run, flow.name)  # the trace its steps join, in whatever process (``tracing``)
+    size = values.size_of(input_json)
+    created = {"input": values.brief(input_json, "input", size), "version": graph.version, **trace}
+    if debounce:
+        created["debounce"] = debounce
+    journal.add("run_created", parent_step=parent_step and parent_step.pk, **created)
+    if debounce is None:
+        enter(run, graph, 0, input_json, journal, values.RUN_INPUT if size > values.inline_limit() else None)
+    save(run, journal, derive=debounce is None)
     return run

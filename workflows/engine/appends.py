@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
+from ..store import values
 from ..store.journal import Journal
 from ..store.models import Run, StepRun, StepStatus
 
@@ -30,9 +31,12 @@ def step_result(run_id: int, step_id: str) -> Any:
     row = (
         StepRun.objects.filter(run_id=run_id, path=step_id, status=StepStatus.SUCCEEDED)
         .order_by("-block", "-attempt")
-        .values_list("output", flat=True)
+        .values_list("output", "output_ref")
         .first()
     )
     if row is None and not StepRun.objects.filter(run_id=run_id, path=step_id).exists():
         raise KeyError(f"No step {step_id!r} in run {run_id}")
-    return row
+    if row is None:
+        return None
+    output, ref = row
+    return values.resolve(run_id, ref) if ref is not None else output

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from .. import conf
 from ..definition import registry
-from ..exceptions import UnknownWorkflow, WorkflowVersionError
-from ..store import statements
+from ..exceptions import OutputTooLarge, UnknownWorkflow, WorkflowVersionError
+from ..store import statements, values
 from ..store.journal import Journal
 from ..store.models import RUN_ACTIVE, STEP_HOLDS_SLOT, STEP_OPEN, Run, RunStatus, StepRun, StepStatus
 from . import dispatch, outages
@@ -28,12 +28,23 @@ log = logging.getLogger("workflows.engine")
 # run ended and interrupts it; it then reports `interrupted` and frees its slot (or its lease expires).
 CANCELABLE = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.WAITING, StepStatus.SUSPENDED)
 RUN_FIELDS = [
-    "status", "cursor", "last_seq", "output", "error", "traceback", "state", "started_at", "finished_at", "updated_at",
+    "status", "cursor", "last_seq", "error", "traceback", "state", "started_at", "finished_at", "updated_at",
 ]  # fmt: skip
+# written only by the transition that sets them (succeed_run): a loaded run's output may be a stored-once value
+OUTPUT_FIELDS = ["output", "output_ref"]
 
 
 def error_of(exc: BaseException, step: str = "") -> dict[str, Any]:
     return {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__, "step": step}
+
+
+def check_output(value: Any, step: str) -> int:
+    """The size of an output as JSON; OutputTooLarge past ``MAX_OUTPUT_BYTES`` (nothing is stored)."""
+    size = values.size_of(value)
+    limit = conf.get("MAX_OUTPUT_BYTES")
+    if size > limit:
+        raise OutputTooLarge(f"The output of {step!r} is {size} bytes of JSON: MAX_OUTPUT_BYTES is {limit}")
+    return size
 
 
 def traceback_of(exc: BaseException) -> str:
@@ -109,13 +120,24 @@ def _tell_parent(child_id: int) -> None:
     cannot import actions, which imports core)."""
 
 
+def _schedule_hooks(run: Run, journal: Journal, graph: Graph | None = None) -> None:
+    """Create the completion hooks' rows of a run that just ended: ``hooks.schedule``, put here by the package
+    (core cannot import hooks, which imports advance, which imports core)."""
+
+
 def save(run: Run, journal: Journal, derive: bool = True, present: set[str] | None = None) -> None:
     """Write the run (with its status derived from its open steps, or from ``present``, statuses known to be
     among them) and the journal; tell a parent run."""
     if run.status in RUN_ACTIVE and derive:
         _derive_status(run, journal, present)
     journal.flush()
-    statements.update_fields(run, RUN_FIELDS)
+    if getattr(run, "_output_set", False):  # the value in memory, null in the row when it is stored elsewhere
+        output = run.output
+        run.output = None if run.output_ref is not None else output
+        statements.update_fields(run, RUN_FIELDS + OUTPUT_FIELDS)
+        run.output, run._output_set = output, False
+    else:
+        statements.update_fields(run, RUN_FIELDS)
     if run.parent_step_id and run.status != getattr(run, "_locked_status", None):
         run_id = run.pk
         outages.on_commit(lambda: _tell_parent(run_id), "telling a parent run of its child's new status")
@@ -153,7 +175,9 @@ def step_started(run: Run, journal: Journal) -> None:
         _derive_status(run, journal, {StepStatus.RUNNING})
 
 
-def succeed_run(run: Run, graph: Graph, data: Any, journal: Journal) -> None:
+def succeed_run(run: Run, graph: Graph, data: Any, journal: Journal, ref: int | None = None) -> None:
+    """The run succeeded with ``data`` (stored at ``ref`` if large: the run's output refers to it when the
+    workflow's output type leaves it unchanged)."""
     from ..exceptions import InvalidInput
 
     try:
@@ -161,9 +185,12 @@ def succeed_run(run: Run, graph: Graph, data: Any, journal: Journal) -> None:
     except InvalidInput as exc:
         return fail_run(run, {"type": "InvalidOutput", "message": str(exc), "step": ""}, "", journal)
     run.status, run.output, run.finished_at = RunStatus.SUCCEEDED, output, timezone.now()
+    run.output_ref = ref if ref is not None and (output is data or output == data) else None
+    run._output_set = True
     run.started_at = run.started_at or run.finished_at
     cancel_open(run, journal)
-    journal.add("run_succeeded", output=output, duration=run.duration)
+    journal.add("run_succeeded", output=values.brief(output, "output"), duration=run.duration)
+    _schedule_hooks(run, journal, graph)
 
 
 def fail_run(run: Run, error: dict[str, Any], traceback: str, journal: Journal) -> None:
@@ -171,12 +198,14 @@ def fail_run(run: Run, error: dict[str, Any], traceback: str, journal: Journal) 
     run.started_at = run.started_at or run.finished_at
     cancel_open(run, journal)
     journal.add("run_failed", error=error, duration=run.duration)
+    _schedule_hooks(run, journal)
 
 
 def cancel_run(run: Run, journal: Journal, reason: str = "") -> None:
     run.status, run.finished_at = RunStatus.CANCELED, timezone.now()
     cancel_open(run, journal)
     journal.add("run_canceled", duration=run.duration, **({"reason": reason} if reason else {}))
+    _schedule_hooks(run, journal)
 
 
 def cancel_open(run: Run, journal: Journal) -> None:

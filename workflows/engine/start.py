@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from ..exceptions import InvalidInput
 from ..store.models import Run
 from ..store.workflow_rows import row_for
+from . import debounce as debounced
 from .advance import create_run, validated_input
 from .inputs import accept, storable
 
@@ -16,8 +17,11 @@ if TYPE_CHECKING:
     from ..definition.dsl import Workflow
 
 
-def start(flow: Workflow, data: Any, *, user: Any = None, idempotency_key: str | None = None) -> Run:
-    """A new run, or the run this user (or, without a user, a start without one) made with the same key."""
+def start(
+    flow: Workflow, data: Any, *, user: Any = None, idempotency_key: str | None = None, debounce: Any = None
+) -> Run:
+    """A new run, or the run this user (or, without a user, a start without one) made with the same key; with
+    ``debounce``, the run its key's earlier starts are waiting in (``engine.debounce``)."""
     accept(data, "workflow input")
     input_json = storable(validated_input(flow, data), "workflow input")
     if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 255):
@@ -27,6 +31,12 @@ def start(flow: Workflow, data: Any, *, user: Any = None, idempotency_key: str |
     workflow_id = row_for(flow)
     owner = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
     scope = "" if owner is None else str(owner)  # a key is the user's own; without a user, shared by such starts
+    if debounce is not None:
+        if idempotency_key is not None:
+            raise InvalidInput("give either idempotency_key or debounce, not both")
+        return debounced.start(
+            flow, input_json, debounce=debounce, owner_id=owner, scope=scope, workflow_id=workflow_id
+        )
     same_key = {"workflow_id": workflow_id, "idempotency_scope": scope, "idempotency_key": idempotency_key}
     if idempotency_key:
         existing = Run.objects.filter(**same_key).first()

@@ -10,14 +10,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import faults
-from ..exceptions import WorkerLost, WorkerShutdown
+from ..exceptions import InvalidTransition, OutputTooLarge, WorkerLost, WorkerShutdown, WorkflowVersionError
+from ..store import values
 from ..store.journal import Journal
 from ..store.models import RUN_ACTIVE, Run, StepRun, StepStatus
-from . import budgets, handoff, policy, substeps
+from . import budgets, handoff, hooks, policy, substeps
 from .advance import after_success
 from .core import (
+    check_output,
     error_of,
     fail_run,
+    graph_for,
     graph_or_fail,
     lock,
     log,
@@ -45,6 +48,8 @@ def claim(step_run_id: int, worker: str) -> StepRun | None:
         step_started(run, journal)
         save(run, journal, derive=False)
     sr.run = run
+    if sr.input_ref is not None:  # a large input stored once: read it for the step (in memory only)
+        sr.input = values.resolve(run, sr.input_ref)
     return sr
 
 
@@ -58,19 +63,28 @@ def complete_and_take_next(
 ) -> tuple[bool, StepRun | None]:
     """``complete``; the step's pool slot goes to its successor if it is ready now (``handoff``). With
     ``worker``, that successor is claimed for ``worker`` and returned, to be run by it at once."""
+    try:
+        size = check_output(output, sr.path)
+    except OutputTooLarge as exc:
+        fail(sr, exc, retryable=False, traceback="")
+        return False, None
+    # a large output equal to the step's input (a step passing its data along) refers to where that is stored
+    same = sr.input_ref is not None and size > values.inline_limit() and (output is sr.input or output == sr.input)
+    ref = sr.input_ref if same else None
     with transaction.atomic():
         run = lock(sr.run_id)
-        if not set_step(
-            sr, (StepStatus.RUNNING,), status=StepStatus.SUCCEEDED, output=output, finished_at=timezone.now()
-        ):
+        fields = {"output": None if same else output, "output_ref": ref}
+        if not set_step(sr, (StepStatus.RUNNING,), status=StepStatus.SUCCEEDED, finished_at=timezone.now(), **fields):
             log.info("ignored completion of %s: no longer running", sr)
             return False, None
+        sr.output, sr._output_root = output, (ref if same else (sr.pk if size > values.inline_limit() else None))
         journal = Journal(run)
-        journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=output, duration=sr.duration)
+        brief = values.brief(output, f"steps/{sr.pk}/output", size)
+        journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=brief, duration=sr.duration)
         graph = graph_or_fail(run, journal, sr.path) if run.status in RUN_ACTIVE else None
         slot = handoff.offer(journal, sr.pool, worker)
         if graph and bail:
-            succeed_run(run, graph, output, journal)
+            succeed_run(run, graph, output, journal, values.output_root(sr))
         elif graph:
             after_success(run, graph, sr, journal)
         if slot.taker is None:
@@ -154,7 +168,7 @@ def on_failure(
     """Inside a transition holding the run's lock: the attempt failed; retry it (after its backoff, and at least
     ``at_least`` seconds: a provider's Retry-After) or fail the run. ``reason``: why its worker interrupted it
     (journaled as ``step_interrupted``); ``lost``: its worker is gone (its open sub-steps end as lost too)."""
-    ended = run.status not in RUN_ACTIVE
+    ended = run.status not in RUN_ACTIVE and not sr.hook  # a completion hook runs after its run ended
     status = StepStatus.CANCELED if ended else StepStatus.FAILED
     if not set_step(sr, expect, status=status, error=error, traceback=traceback, finished_at=timezone.now()):
         log.info("ignored failure of %s: no longer %s", sr, "/".join(expect))
@@ -168,7 +182,7 @@ def on_failure(
     if reason:
         journal.add("step_interrupted", sr.path, attempt=sr.attempt, reason=reason)
     journal.add("step_failed", sr.path, attempt=sr.attempt, error=error)
-    graph = graph_or_fail(run, journal, sr.path)
+    graph = _hook_graph(run, sr, journal) if sr.hook else graph_or_fail(run, journal, sr.path)
     if graph is None:
         return True
     block = graph.blocks[sr.block]
@@ -179,7 +193,8 @@ def on_failure(
         due = timezone.now() + timedelta(seconds=delay)
         StepRun.objects.create(
             run=run, block=sr.block, path=sr.path, step_id=sr.step_id, kind=sr.kind, index=sr.index,
-            attempt=sr.attempt + 1, status=StepStatus.PENDING, pool=sr.pool, input=sr.input, due_at=due,
+            attempt=sr.attempt + 1, status=StepStatus.PENDING, pool=sr.pool, due_at=due, input_ref=sr.input_ref,
+            input=None if sr.input_ref is not None else sr.input, hook=sr.hook,
             resume_data=sr.resume_data, suspend_payload=sr.suspend_payload, label=sr.label,
         )  # fmt: skip
         extra = {"budget": charge.budget, "left": charge.allowed - charge.spent} if charge.infrastructure else {}
@@ -189,8 +204,20 @@ def on_failure(
         if charge is not None and charge.infrastructure:  # a poison pill, or a step no worker lets finish
             spent = f"{charge.spent} such attempts; {charge.budget} is {charge.allowed}"
             error = {**error, "message": f"{error['message']} ({spent})"}
-        fail_run(run, error, traceback, journal)
+        if sr.hook:
+            hooks.failed(journal, sr.path, error)
+        else:
+            fail_run(run, error, traceback, journal)
     return True
+
+
+def _hook_graph(run: Run, sr: StepRun, journal: Journal):
+    """The graph of a hook's run, which has ended; None after journaling the hook's failure without it."""
+    try:
+        return graph_for(run)
+    except WorkflowVersionError as exc:
+        hooks.failed(journal, sr.path, error_of(exc, sr.path))
+        return None
 
 
 def interrupted(sr: StepRun) -> bool:
@@ -207,7 +234,11 @@ def interrupted(sr: StepRun) -> bool:
 
 
 def suspend(sr: StepRun, payload: Any, label: str | None) -> bool:
-    """running -> suspended (``ctx.suspend``): the step waits for ``run.resume`` and then runs again."""
+    """running -> suspended (``ctx.suspend``): the step waits for ``run.resume`` and then runs again. A completion
+    hook cannot: its run has ended, so nothing could resume it; it fails at once instead."""
+    if sr.hook:
+        why = InvalidTransition(f"Completion hook {sr.path!r} cannot suspend: its run has ended")
+        return fail(sr, why, retryable=False)
     with transaction.atomic():
         run = lock(sr.run_id)
         fields = {"status": StepStatus.SUSPENDED, "suspend_payload": payload, "label": (label or "")[:100]}

@@ -8,9 +8,12 @@ publication that never arrived (Redis down, a full channel) delays an update, ne
 
 Flow control: daphne gives an ASGI application no backpressure, so the client acknowledges what it has
 received (``{"op": "ack", "n": <frames received>}``). At most ``WINDOW_BYTES`` of data frames are in flight;
-the rest waits in a queue of at most ``BUFFER_FRAMES``; a topic whose next frame does not fit is dropped from
-the queue and told ``{"op": "resync", "topic": ..., "since": <last seq sent>}``. Replays read the journal only
-as fast as the client takes them, so a long history never overflows the queue.
+the rest waits in a queue of at most ``BUFFER_FRAMES`` frames and ``MAX_BUFFER_BYTES`` bytes; a topic whose next
+frame does not fit is dropped from the queue and told ``{"op": "resync", "topic": ..., "since": <last seq sent>}``.
+Replays read the journal only as fast as the client takes them, so a long history never overflows the queue. So a
+connection holds at most about ``WINDOW_BYTES + MAX_BUFFER_BYTES`` of frames, whatever it subscribes to; one whose
+client acknowledges nothing for ``DRAIN_SECONDS`` while frames wait is closed (code 4408), and a user may hold
+``MAX_CONNECTIONS_PER_USER`` connections across every daphne process (``quota``; the next is closed with 4429).
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .. import conf
+from .. import conf, metrics
 from ..definition import limits
 from ..exceptions import InvalidInput
-from . import authority, reads, tokens
+from . import authority, quota, reads, tokens
 from .payloads import RUNS_GROUP, run_group, workflow_group
 from .protocol import TOPIC_RE, Frame, ProtocolError, Subscription
 
 log = logging.getLogger(__name__)
+
+NOT_DRAINING = 4408  # close code: the client acknowledged nothing for DRAIN_SECONDS while frames waited
 
 
 def _dumps(frame: dict[str, Any]) -> str:
@@ -54,21 +59,34 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         self.user = user
+        if not await quota.claim(user.pk, self.channel_name):
+            limit = conf.live("MAX_CONNECTIONS_PER_USER")
+            await self.accept()  # then closed with a code the client can tell apart from a refused login
+            await self.send_json({"op": "error", "code": "too_many_connections", "message": f"at most {limit} "
+                                  "live connections per user: close another tab or window"})  # fmt: skip
+            await self.close(code=quota.TOO_MANY_CONNECTIONS)
+            return
+        self.counted = True
         self.sees_all = await reads.sees_all(user)
         self.max_subscriptions = conf.live("MAX_SUBSCRIPTIONS")
         self.buffer_frames = conf.live("BUFFER_FRAMES")
+        self.buffer_bytes = conf.live("MAX_BUFFER_BYTES")
+        self.drain_seconds = conf.live("DRAIN_SECONDS")
         self.window_bytes = conf.live("WINDOW_BYTES")
         self.snapshot_runs = conf.live("SNAPSHOT_RUNS")
         self.replay_batch = conf.live("REPLAY_BATCH")
         self.sweep_seconds = conf.live("SWEEP_SECONDS")
         self.subs: dict[str, Subscription] = {}
         self.queue: deque[Frame] = deque()  # data frames waiting for the window
+        self.queued_bytes = 0
         self.frames = 0  # frames written on this connection; the client acknowledges this count
         self.in_flight: deque[tuple[int, int]] = deque()  # (frame number, size) of unacknowledged data frames
         self.in_flight_bytes = 0
+        self.acked_at = asyncio.get_running_loop().time()  # the last acknowledgement, or when frames began to wait
         self.wake_sender = asyncio.Event()
         self.wake_replayer = asyncio.Event()
         await self.accept()
+        metrics.websocket(opened=True)
         self.tasks = [
             asyncio.create_task(self._guard(self._sender())),
             asyncio.create_task(self._guard(self._replayer())),
@@ -76,11 +94,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         ]
 
     async def disconnect(self, code: int) -> None:
+        counted, self.counted = getattr(self, "counted", False), False
         for task in getattr(self, "tasks", ()):
             task.cancel()
         for sub in list(getattr(self, "subs", {}).values()):
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(sub.group, self.channel_name)
+        if counted:
+            metrics.websocket(opened=False)
+            await quota.release(self.user.pk, self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale DB connections before every message (a thread hop each); every database call
@@ -106,6 +128,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def _write(self, text: str, data: bool) -> None:
         self.frames += 1
         if data:
+            if not self.in_flight:
+                self.acked_at = asyncio.get_running_loop().time()  # the client's time to drain starts now
             self.in_flight.append((self.frames, len(text)))
             self.in_flight_bytes += len(text)
         await self.send(text_data=text)
@@ -121,21 +145,27 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Queue a data frame; on overflow drop the topic's queued frames and tell the client to resync."""
         if sub.stalled:
             return False
+        text = _dumps(frame)
         if run_id and run_id in sub.unsent:  # a newer summary of a run whose last one is still queued
-            sub.unsent[run_id].text = _dumps(frame)
+            item = sub.unsent[run_id]
+            self.queued_bytes += len(text) - len(item.text)
+            item.text = text
             return True
-        if len(self.queue) >= self.buffer_frames:
+        # a frame bigger than the whole buffer still goes alone (else its topic could never move on)
+        if len(self.queue) >= self.buffer_frames or (self.queue and self.queued_bytes + len(text) > self.buffer_bytes):
             await self._stall(sub)
             return False
-        item = Frame(sub, seq, _dumps(frame), run_id)
+        item = Frame(sub, seq, text, run_id)
         if run_id:
             sub.unsent[run_id] = item
         self.queue.append(item)
+        self.queued_bytes += len(text)
         self.wake_sender.set()
         return True
 
     async def _stall(self, sub: Subscription) -> None:
         sub.stalled = True
+        metrics.frames_dropped(1 + sum(item.sub is sub for item in self.queue))  # the one refused and those queued
         self._drop_queued(sub)
         frame: dict[str, Any] = {"op": "resync", "topic": sub.topic}
         if sub.is_run:
@@ -147,6 +177,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         sub.unsent.clear()
         if any(item.sub is sub for item in self.queue):
             self.queue = deque(item for item in self.queue if item.sub is not sub)
+            self.queued_bytes = sum(len(item.text) for item in self.queue)
 
     def _current(self, sub: Subscription) -> bool:
         return self.subs.get(sub.topic) is sub and not sub.stalled
@@ -158,6 +189,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             self.wake_sender.clear()
             while self.queue and (self.in_flight_bytes < self.window_bytes or not self.in_flight):
                 item = self.queue.popleft()
+                self.queued_bytes -= len(item.text)
                 sub = item.sub
                 if item.run_id:
                     sub.unsent.pop(item.run_id, None)
@@ -171,6 +203,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     # --- frames in ---------------------------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if not hasattr(self, "subs"):
+            return  # refused (too many connections) and closing: its frames are not read
         if text_data is None:
             return await self._error("bad_json", "frames must be JSON text, not binary")
         try:  # bounded: a huge or deeply nested frame is an error frame, not a killed connection
@@ -213,6 +247,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         n = content.get("n")
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ProtocolError("bad_request", "ack needs n, the number of frames received")
+        if self.in_flight and self.in_flight[0][0] <= n:
+            self.acked_at = asyncio.get_running_loop().time()
         while self.in_flight and self.in_flight[0][0] <= n:
             self.in_flight_bytes -= self.in_flight.popleft()[1]
         self.wake_sender.set()
@@ -274,6 +310,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     # --- journal replay and snapshots --------------------------------------------------------------------------
 
+    def _room(self) -> tuple[int, int]:
+        """Frames and bytes a replay may queue now: half the queue is kept for live frames."""
+        return self.buffer_frames // 2 - len(self.queue), self.buffer_bytes // 2 - self.queued_bytes
+
     async def _replayer(self) -> None:
         """Read the journal for subscriptions behind it, a batch at a time, as the queue empties."""
         while True:
@@ -281,20 +321,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             self.wake_replayer.clear()
             while True:
                 behind = [s for s in self.subs.values() if s.replaying and not s.stalled]
-                room = self.buffer_frames // 2 - len(self.queue)  # keep half the queue for live frames
-                if not behind or room <= 0:
+                if not behind or min(self._room()) <= 0:
                     break
                 for sub in behind:
-                    room = self.buffer_frames // 2 - len(self.queue)
-                    if room <= 0:
+                    frames, size = self._room()
+                    if frames <= 0 or size <= 0:
                         break
                     if sub.is_run:
-                        await self._replay_run(sub, min(room, self.replay_batch))
+                        await self._replay_run(sub, min(frames, self.replay_batch), size)
                     else:
                         await self._replay_summaries(sub)
 
-    async def _replay_run(self, sub: Subscription, limit: int) -> None:
-        events = await reads.events_after(sub.run_id, sub.last, limit)
+    async def _replay_run(self, sub: Subscription, limit: int, max_bytes: int) -> None:
+        events, limit = await reads.events_after(sub.run_id, sub.last, limit, max_bytes)
         if not self._current(sub):
             return
         for payload in events:
@@ -387,6 +426,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Re-join every group (a restarted Redis forgets them) and send what the journal has and we did not."""
         if not await authority.recheck(self):  # the session ended: closed
             return
+        if self.in_flight and asyncio.get_running_loop().time() - self.acked_at > self.drain_seconds:
+            log.info("live updates: connection %s acknowledged nothing for %ss; closing it", self.channel_name,
+                     self.drain_seconds)  # fmt: skip
+            await self.close(code=NOT_DRAINING)
+            return
+        await quota.claim(self.user.pk, self.channel_name, renew=True)
         subs = [s for s in self.subs.values() if not s.stalled]
         for sub in subs:
             await self.channel_layer.group_add(sub.group, self.channel_name)

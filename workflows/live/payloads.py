@@ -63,7 +63,7 @@ def progress(workflow: str, status: str, cursor: int) -> float | None:
     if status == RunStatus.SUCCEEDED:
         return 1.0
     try:
-        blocks = len(registry.get(workflow).graph.blocks)
+        blocks = registry.get(workflow).graph.body_end  # completion hooks run after the run ended
     except UnknownWorkflow:
         return None
     return round(min(cursor, blocks) / blocks, 3) if blocks else None

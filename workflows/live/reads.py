@@ -5,6 +5,7 @@ Each function runs in Channels' sync thread (``database_sync_to_async``), which 
 
 from __future__ import annotations
 
+import json
 from importlib import import_module
 from types import SimpleNamespace
 from typing import Any
@@ -70,13 +71,23 @@ def workflow_exists(name: str) -> bool:
 
 
 @database_sync_to_async
-def events_after(run_id: int, after: int, limit: int) -> list[dict[str, Any]]:
+def events_after(run_id: int, after: int, limit: int, max_bytes: int) -> tuple[list[dict[str, Any]], int]:
+    """At most ``limit`` events after ``after``, and fewer once they hold ``max_bytes`` (at least one): a replay
+    of large events never holds a whole batch of them in memory. Also returns the limit that applied: the
+    events' count when the bytes cut it short."""
     rows = (
         RunEvent.objects.filter(run_id=run_id, seq__gt=after)
         .order_by("seq")
         .values_list("seq", "kind", "step", "data", "at")[:limit]
     )
-    return [event_payload(*row) for row in rows]
+    events: list[dict[str, Any]] = []
+    size = 0
+    for row in rows.iterator(chunk_size=16):
+        events.append(event_payload(*row))
+        size += len(json.dumps(row[3], separators=(",", ":"), default=str))
+        if size >= max_bytes:
+            return events, len(events)
+    return events, limit
 
 
 def visible_runs(user, workflow: str | None):

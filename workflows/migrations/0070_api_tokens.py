@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("workflows", "0020_run_idempotency_scope"),
+        ("workflows", "0060_hooks_debounce"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -11,7 +11,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from .. import conf
-from ..store.models import StepRun, StepStatus
+from ..store.models import Debounce, StepRun, StepStatus
 from . import dispatch, jobs, recovery
 
 
@@ -28,6 +28,7 @@ def _runnable(horizon) -> bool:
         StepRun.objects.filter(status__in=(StepStatus.QUEUED, StepStatus.RUNNING)).exclude(kind="workflow").exists()
         or StepRun.objects.filter(status=StepStatus.PENDING, due_at__lte=horizon).exists()
         or StepRun.objects.filter(status=StepStatus.WAITING, due_at__lte=horizon).exclude(kind="workflow").exists()
+        or Debounce.objects.filter(due_at__lte=horizon).exists()  # a debounced run that starts by then
     )
 
 

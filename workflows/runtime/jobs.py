@@ -16,7 +16,7 @@ from ..engine import policy
 from ..engine.publication import holding
 from ..exceptions import Bail, InvalidInput, NonRetryableError, StepInterrupted, StepTimeout, Suspend, WorkflowsError
 from ..store.models import StepRun
-from . import watchdog
+from . import observe, watchdog
 from .aio import call_body
 from .retrying import retrying
 from .watchdog import Watchdog
@@ -63,7 +63,12 @@ def _claim_and_run(step_run_id: int) -> None:
 
 def _run(sr: StepRun, eager_until: float) -> StepRun | None:
     """Run a claimed step and report its outcome; the successor claimed for this worker (before
-    ``eager_until``), if any."""
+    ``eager_until``), if any. Its log lines, trace span and metrics say which attempt it is (``observe``)."""
+    with observe.attempt(sr) as seen:
+        return _run_attempt(sr, eager_until, seen)
+
+
+def _run_attempt(sr: StepRun, eager_until: float, seen: observe.Attempt) -> StepRun | None:
     try:
         graph = engine.graph_for(sr.run)
         node = graph.blocks[sr.block].node(sr.step_id)
@@ -73,6 +78,7 @@ def _run(sr: StepRun, eager_until: float) -> StepRun | None:
         state = graph.state.validate(sr.run.state) if graph.state and sr.run.state is not None else sr.run.state
         timeout = policy.timeout(node)
     except WorkflowsError as exc:
+        seen.ended("failed", exc)
         retrying(engine.fail, sr, exc, retryable=False, traceback="")
         return None
     ctx = StepContext(
@@ -87,20 +93,27 @@ def _run(sr: StepRun, eager_until: float) -> StepRun | None:
             result = call_body(step, ctx, data, dog)
         output = step.output.dump(result, f"output of step {sr.path!r}")
     except Bail as bail:
+        seen.ended("succeeded")
         retrying(engine.complete, sr, jsonable(bail.output), bail=True)
     except Suspend as suspend:
+        seen.ended("suspended")
         retrying(engine.suspend, sr, jsonable(suspend.payload), suspend.label)
     except StepInterrupted as exc:
         if exc.reason == "timeout":
             timeout = StepTimeout(f"Step {sr.path!r} timed out after {timeout:g}s (attempt {sr.attempt})")
+            seen.ended("failed", timeout)
             retrying(engine.fail, sr, timeout, traceback=engine.traceback_of(exc))
         elif exc.reason == "shutdown":  # its worker is stopping: the step runs again elsewhere, retries untouched
+            seen.ended("interrupted", exc)
             retrying(engine.hand_back, sr, "worker shutdown", engine.traceback_of(exc))
         else:
+            seen.ended("canceled")
             retrying(engine.interrupted, sr)
     except (InvalidInput, NonRetryableError) as exc:
+        seen.ended("failed", exc)
         retrying(engine.fail, sr, exc, retryable=False)
     except Exception as exc:
+        seen.ended("failed", exc)
         retrying(engine.fail, sr, exc)
     else:
         faults.point("step_returned")

@@ -2,7 +2,9 @@
 
 - expired leases: a worker died mid-step; the attempt fails as WorkerLost and is retried;
 - lost jobs: a step queued with no live RQ job (Redis restarted empty, enqueue lost) is enqueued again;
-- due timers: pending steps whose backoff elapsed are admitted into their pools.
+- due timers: pending steps whose backoff elapsed are admitted into their pools;
+- due schedules: each due time starts its run once (``engine.schedules``: a compare-and-set on the schedule);
+- debounced starts whose window passed start their run (``engine.debounce``).
 
 On PostgreSQL a copy skips a run whose row another process holds locked (``FOR UPDATE SKIP LOCKED``): that
 process is already moving the run, so copies spread over different runs instead of queueing behind each other,
@@ -23,7 +25,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.worker import Worker
 
-from .. import conf, engine
+from .. import conf, engine, metrics
+from .. import logging as step_logging
+from ..engine import schedule_admin, schedules
 from ..store.models import RUN_TERMINAL, Run, StepRun, StepStatus
 from . import dispatch
 
@@ -33,7 +37,13 @@ BATCH = 200
 
 
 def _unless_busy(run_id: int, transition, *args) -> bool:
-    """``transition(*args)`` (an engine transition of run ``run_id``), skipped while another process holds the run."""
+    """``transition(*args)`` (an engine transition of run ``run_id``), skipped while another process holds the run.
+    Its log lines carry the run's id (``workflows.logging``)."""
+    with step_logging.bound(run_id):
+        return _transition_unless_busy(run_id, transition, *args)
+
+
+def _transition_unless_busy(run_id: int, transition, *args) -> bool:
     if not transaction.get_connection().features.has_select_for_update_skip_locked:
         return transition(*args)
     with transaction.atomic():
@@ -123,18 +133,38 @@ def sync_children() -> int:
     return len(ids)
 
 
+def fire_schedules(now=None) -> int:
+    """Due schedules start their runs (``now``: injectable, for tests)."""
+    return schedules.fire_due(now)
+
+
 def tick(requeue_after: float | None = None) -> dict[str, int]:
-    return {
+    done = {
         "expired": expire_leases(),
         "requeued": requeue_lost(requeue_after),
         "timers": fire_timers(),
+        "scheduled": fire_schedules(),
         "children": sync_children(),
+        "debounced": engine.fire_debounced(),
         "admitted": engine.pump(),
     }
+    metrics.recovered(done)
+    return done
+
+
+def sync_schedules() -> None:
+    """The code-defined schedules into the database, as the loop starts (the code changed: the loop restarted)."""
+    try:
+        changed = schedule_admin.sync_code()
+        if any(changed.values()):
+            log.info("code-defined schedules: %s", changed)
+    except DatabaseError as exc:  # not migrated yet, or down: the next start tries again
+        log.warning("could not sync the code-defined schedules: %s", exc)
 
 
 def loop(stop=lambda: False) -> None:
     period = float(conf.get("TICK_SECONDS"))
+    sync_schedules()
     failing_since = reported = 0.0
     while not stop():
         started = time.monotonic()

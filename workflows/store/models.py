@@ -19,6 +19,7 @@ __all__ = [
     "STEP_OPEN",
     "AgentMessage",
     "ApiToken",
+    "Debounce",
     "InboundEvent",
     "Pool",
     "Run",
@@ -101,6 +102,9 @@ class Run(models.Model):
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
     input = models.JSONField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
+    output_ref = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="a large output stored once: where it is (store.values); output is null"
+    )
     error = models.JSONField(null=True, blank=True)
     traceback = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
@@ -147,6 +151,16 @@ class Run(models.Model):
     def __str__(self) -> str:
         return f"{self.workflow_id and self.workflow.name} #{self.pk}"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        """A large output stored once (``output_ref``) is read from where it is: ``run.output`` is the value."""
+        run = super().from_db(db, field_names, values)
+        if "output" in run.__dict__ and run.__dict__["output"] is None:
+            from .values import fill_run_output
+
+            fill_run_output(run)
+        return run
+
     @property
     def is_terminal(self) -> bool:
         return self.status in RUN_TERMINAL
@@ -166,8 +180,12 @@ class Run(models.Model):
         return usage_of(self.pk)
 
     def step(self, step_id: str) -> StepRun | None:
-        """The latest attempt of a step (or of a step path such as ``"item[3]"``)."""
-        return self.steps.filter(path=step_id).order_by("-block", "-attempt", "-id").first()
+        """The latest attempt of a step (or of a step path such as ``"item[3]"``), its input and output values
+        read from where they are stored (``store.values``)."""
+        from .values import fill_step
+
+        sr = self.steps.filter(path=step_id).order_by("-block", "-attempt", "-id").first()
+        return fill_step(sr) if sr is not None else None
 
     def cancel(self) -> Run:
         """Cancel the run and its child runs; running steps are interrupted by their workers."""
@@ -195,12 +213,15 @@ class Run(models.Model):
         """A new run that re-runs this failed (or canceled) run from its failed step."""
         return ports.engine().retry(self.pk)
 
-    def wait(self, timeout: float = 30, poll: float = 0.05) -> Run:
-        """Block until the run is terminal or suspended; return it refreshed. TimeoutError past ``timeout``."""
+    def wait(self, timeout: float = 30, poll: float = 0.05, *, hooks: bool = False) -> Run:
+        """Block until the run is terminal or suspended; return it refreshed. TimeoutError past ``timeout``.
+        With ``hooks``, a terminal run's completion hooks must have finished too."""
         deadline = time.monotonic() + timeout
         while True:
             self.refresh_from_db()
-            if self.status in RUN_TERMINAL or self.status == RunStatus.SUSPENDED:
+            if self.status == RunStatus.SUSPENDED or (
+                self.status in RUN_TERMINAL and not (hooks and self.steps.exclude(hook="").open().exists())
+            ):
                 return self
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"Run {self.pk} is still {self.status} after {timeout}s")
@@ -225,6 +246,9 @@ class StepRun(models.Model):
     kind = models.CharField(max_length=16, default="step")
     index = models.PositiveIntegerField(null=True, blank=True, help_text="loop iteration or foreach item")
     label = models.CharField(max_length=100, blank=True, help_text="the label of its last suspend")
+    hook = models.CharField(
+        max_length=8, blank=True, default="", help_text="a completion hook's end: success, failure or finish"
+    )
     suspend_payload = models.JSONField(null=True, blank=True)
     resume_data = models.JSONField(null=True, blank=True)
     attempt = models.PositiveIntegerField(default=1)
@@ -232,6 +256,12 @@ class StepRun(models.Model):
     pool = models.CharField(max_length=100, blank=True)
     input = models.JSONField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
+    input_ref = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="a large input stored once: where it is (store.values); input is null"
+    )
+    output_ref = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="a large output stored once: where it is (store.values); output is null"
+    )
     error = models.JSONField(null=True, blank=True)
     traceback = models.TextField(blank=True)
     due_at = models.DateTimeField(null=True, blank=True, help_text="not before this time (retry backoff)")
@@ -330,6 +360,7 @@ class Pool(models.Model):
 
 
 from .conversations import AgentMessage  # noqa: E402  (a model of this app, in a module of its own)
+from .debounces import Debounce  # noqa: E402  (likewise)
 
 
 class ApiToken(models.Model):

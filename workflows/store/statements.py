@@ -72,6 +72,13 @@ def attach_workflow(run: Run, name: str | None = None) -> Run:
     return run
 
 
+def workflow_name(run: Run) -> str:
+    """The name of ``run``'s workflow, from the row attached by ``lock_run`` (or read once per workflow)."""
+    if Run.workflow.is_cached(run):
+        return run.workflow.name
+    return attach_workflow(run).workflow.name
+
+
 def update_fields(obj: Run | StepRun, fields: Sequence[str], where: dict[str, Any] | None = None) -> int:
     """``UPDATE`` ``fields`` of ``obj``'s row from its attributes (``auto_now`` fields are set, as by ``save``),
     only where the row's columns also equal ``where``'s values (a value that is a tuple means one of them).

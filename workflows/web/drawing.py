@@ -28,7 +28,7 @@ STATUS_ICONS = {
     "skipped": "↷",
 }
 
-KIND_LABELS = {"parallel": "in parallel", "branch": "branch · if", "loop": "loop"}
+KIND_LABELS = {"parallel": "in parallel", "branch": "branch · if", "loop": "loop", "hook": "once the run ended"}
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,11 @@ def node_id_of(path: str) -> str:
 
 def nodes_of(graph: dict[str, Any]) -> list[list[NodeBox]]:
     """The graph's columns: one list of nodes per block."""
-    columns = []
+    columns: list[list[NodeBox]] = []
+    hooks: list[NodeBox] = []  # the completion hooks share one column, after the body
     for block in graph.get("blocks", []):
         kind, index = block.get("kind", "step"), block.get("index", len(columns))
-        column = []
+        column = hooks if kind == "hook" else []
         if block.get("steps"):
             for i, s in enumerate(block["steps"]):
                 node = NodeBox(index, s.get("kind", "step"), kind, str(s.get("id", "?")))
@@ -89,8 +90,9 @@ def nodes_of(graph: dict[str, Any]) -> list[list[NodeBox]]:
             node.info = block
             node.sub, node.title = _describe(block, None, 0)
             column.append(node)
-        columns.append(column)
-    return columns
+        if column is not hooks:
+            columns.append(column)
+    return columns + ([hooks] if hooks else [])
 
 
 def _describe(block: dict[str, Any], node: dict[str, Any] | None, i: int) -> tuple[str, str]:
@@ -99,7 +101,11 @@ def _describe(block: dict[str, Any], node: dict[str, Any] | None, i: int) -> tup
     lines = []
     if node and node.get("description"):
         lines.append(node["description"])
-    if node and node.get("kind") == "workflow":
+    if kind == "hook":
+        sub = f"on {block.get('on', '')}"
+        ends = {"success": "succeeded", "failure": "failed"}.get(block.get("on", ""), "ended, however")
+        lines.append(f"completion hook: runs after the run {ends}")
+    elif node and node.get("kind") == "workflow":
         sub = "nested workflow ↗"
         lines.append(f"runs workflow {node.get('workflow')} as a child run")
     elif kind == "loop":
@@ -153,6 +159,8 @@ def describe_text(graph: dict[str, Any]) -> str:
             parts.append(f"{kind} of {', '.join(names)}")
         elif kind in ("loop", "foreach"):
             parts.append(f"{kind} {names[0]}")
+        elif kind == "hook":
+            parts.append(f"completion hooks {', '.join(names)}")
         else:
             parts.append(names[0])
     return "Graph: " + (", then ".join(parts) if parts else "no steps")
@@ -234,7 +242,7 @@ def render(
     prev: list[tuple[float, float]] = [start]
     for column in columns:
         ins = [(n.x, n.y + m.node_h / 2) for n in column]
-        dashed = column[0].block_kind == "branch"
+        dashed = column[0].block_kind in ("branch", "hook")
         if len(prev) == 1 and len(ins) == 1:
             out.append(_edge(prev[0][0], prev[0][1], ins[0][0], ins[0][1]))
         else:

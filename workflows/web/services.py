@@ -91,3 +91,9 @@ def start(user: Any, name: str, input: Any, idempotency_key: str | None = None) 
     if run is None:
         raise ServiceError(409, "A run with this idempotency key already exists (started by someone else)")
     return run, not existed
+
+
+def start_debounced(user: Any, name: str, input: Any, debounce: tuple) -> Run:
+    """The pending run this user's starts with the debounce key collapse into (``engine.debounce``)."""
+    started = engine.start(registry.get(name), input, user=user, debounce=debounce)
+    return Run.objects.select_related("workflow", "created_by").get(pk=started.pk)

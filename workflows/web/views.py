@@ -19,9 +19,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import engine
 from ..exceptions import InvalidInput, UnknownWorkflow, WorkflowsError
-from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
+from ..store import values
+from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Debounce, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
-from . import approvals, drawing, links, queries, services
+from . import approvals, drawing, links, queries, schedules, services, throttle
 from .forms import SchemaForm
 from .permissions import can_operate
 
@@ -88,6 +89,10 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     if request.method == "POST":
         if not info.launchable:
             return _form_failure(request, form, f"Workflow {name!r} is not deployed here: it cannot be launched", 409)
+        try:
+            throttle.check(request, "start")
+        except throttle.Throttled as exc:
+            return _throttled(request, exc)
         form.bind(request.POST)
         key = request.POST.get("idempotency_key", "").strip()
         if len(key) > KEY_MAX:
@@ -134,6 +139,8 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
         "live_topic": f"workflow:{name}",
         "insertable": _insertable(request, filters),
         "versions": versions_in_flight(name),  # counts every user's runs: whether a version may go is global
+        "schedules": schedules.page_rows(name, request.user),
+        "can_change_schedules": schedules.can_change_schedules(request.user),
     }
     status = 400 if form.has_errors or key_error else 200
     return render(request, "workflows/workflow.html", context, status=status)
@@ -147,6 +154,21 @@ def _count(errors: list) -> str:
 def _failure(message: str, errors: list) -> dict[str, Any]:
     """The API's error shape (``services.error_body``), plus ``ok`` and ``message`` for the pages' scripts."""
     return {**services.error_body(message, errors), "ok": False, "message": message}
+
+
+THROTTLED_ACTIONS: dict[str, throttle.Kind] = {
+    "retry": "start",
+    "restart": "start",
+    "resume": "resume",
+    "send-event": "event",
+}
+
+
+def _throttled(request: HttpRequest, exc: throttle.Throttled) -> HttpResponse:
+    """429 with Retry-After: JSON for the dashboard's scripts (their message shows by the form), else a page."""
+    if wants_json(request):
+        return throttle.json_response(exc, ok=False, message=str(exc), errors=[])
+    return throttle.page_response(request, exc)
 
 
 def _form_failure(request: HttpRequest, form: SchemaForm, message: str, status: int) -> HttpResponse:
@@ -218,6 +240,10 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
     events = queries.pending_events(run, graph) if run.status in RUN_ACTIVE else []
     for i, ev in enumerate(events):
         ev["form"] = SchemaForm(ev["schema"], prefix="data", id_prefix=f"event{i}")
+    large = {
+        "input": _large(run, "input", run.input),
+        "output": _large(run, "output", run.output) if run.status == RunStatus.SUCCEEDED else None,
+    }
     context: dict[str, Any] = {
         "run": run,
         "graph": graph,
@@ -229,10 +255,13 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
         "suspended": suspended,
         "events": events,
         "restart_choices": queries.restart_choices(graph),
+        "debounce": Debounce.objects.filter(run=run).first() if run.status == RunStatus.PENDING else None,
         "progress": queries.run_progress(run),
+        "scheduled_by": schedules.fire_of(run),  # the schedule and due time that started it, if one did
+        "large": large,  # shown on demand: run.js fetches them from the values endpoint
         "pretty": {
-            "input": _pretty(run.input),
-            "output": _pretty(run.output) if run.status == RunStatus.SUCCEEDED else None,
+            "input": None if large["input"] else _pretty(run.input),
+            "output": _pretty(run.output) if run.status == RunStatus.SUCCEEDED and not large["output"] else None,
             "error": run.error,
             "state": _pretty(run.state) if run.state is not None else None,
         },
@@ -289,6 +318,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
                     "api": reverse("workflows:api-run", args=[run.pk]),
                     "page": reverse("workflows:run", args=[run.pk]),
                     "step": links.url_template("workflows:api-run-step", run.pk, "{path}"),
+                    "value": reverse("workflows:api-run-value", args=[run.pk, "-"]).removesuffix("-"),
                     "restart": reverse("workflows:run-action", args=[run.pk, "restart"]),
                 },
             },
@@ -316,6 +346,26 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+def _large(run: Run, where: str, value: Any) -> dict[str, Any] | None:
+    """A value too large to put in the page: its size and the URL that returns it; None for a small one."""
+    brief = values.brief(value, where)
+    if not values.is_brief(brief):
+        return None
+    return {"label": _bytes(brief["bytes"]), "url": reverse("workflows:api-run-value", args=[run.pk, where])}
+
+
+def _bytes(n: int) -> str:
+    """Bytes for people, as run.js writes them (``fmtBytes``): "812 B", "1.0 MB"."""
+    if n < 1000:
+        return f"{n} B"
+    value, unit = n / 1000, "kB"
+    for bigger in ("MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}"
+
+
 # --- run actions (POST, CSRF) ----------------------------------------------------------------------------------
 
 
@@ -329,6 +379,11 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
     except services.ServiceError as exc:
         return _action_result(request, page, False, exc.message, status=exc.status)
     form = None
+    try:
+        if action in THROTTLED_ACTIONS:
+            throttle.check(request, THROTTLED_ACTIONS[action])
+    except throttle.Throttled as exc:
+        return _throttled(request, exc)
     try:
         if action == "cancel":
             engine.cancel(run.pk)

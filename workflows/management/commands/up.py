@@ -30,10 +30,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rq import Worker
 
-from workflows import conf
+from workflows import conf, metrics
 from workflows.devserver import redis_server
 from workflows.devserver.processes import descendants
 
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 GRACE_SECONDS = 10.0  # beyond the workers' SHUTDOWN_GRACE_SECONDS: to hand a step back, and exit
 
 
@@ -43,6 +44,19 @@ def grace_seconds() -> float:
 
 
 _print_lock = threading.Lock()
+
+
+def demo_user_refusal() -> str | None:
+    """Why ``--demo-user`` must not create its well-known account here, or None: a local, DEBUG site only."""
+    if not settings.DEBUG:
+        return "--demo-user creates the admin/admin account for local use only: it needs DEBUG on (DEBUG=1)"
+    public = [h for h in settings.ALLOWED_HOSTS if h not in LOCAL_HOSTS]
+    if public:
+        return (
+            f"--demo-user creates the admin/admin account for local use only, and ALLOWED_HOSTS allows {public!r}: "
+            "allow only localhost, 127.0.0.1 and ::1, or create a real superuser with manage.py createsuperuser"
+        )
+    return None
 
 
 def say(name: str, line: str) -> None:
@@ -73,6 +87,14 @@ class Child:
 def project_dir() -> Path:
     """Where the project's modules import from (the children run there)."""
     return Path(getattr(settings, "BASE_DIR", None) or os.getcwd())
+
+
+def fresh_dir(path: Path) -> Path:
+    """``path``, emptied: the metrics files of an earlier ``up``'s processes (their pids) are stale."""
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink(missing_ok=True)
+    return path
 
 
 def var_dir() -> Path:
@@ -110,6 +132,8 @@ class Command(BaseCommand):
         self.changed = threading.Event()  # set by the watcher thread
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
+        if options["demo_user"] and (refusal := demo_user_refusal()):
+            raise CommandError(refusal)  # before anything starts
         self.check_port(options["host"], options["port"])
         for sig in (signal.SIGINT, signal.SIGTERM):  # raise KeyboardInterrupt until the children run
             signal.signal(sig, signal.default_int_handler)
@@ -147,6 +171,8 @@ class Command(BaseCommand):
                 "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
                 "PYTHONUNBUFFERED": "1",
             }
+            if conf.get("METRICS") and not metrics.multiproc_dir():  # one directory for every process's counters
+                env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_dir(var_dir() / "metrics"))
             manage = [sys.executable, "-m", "django"]  # the project's settings come from DJANGO_SETTINGS_MODULE
             worker_class = ["--worker-class", options["worker_class"]] if options["worker_class"] else []
             for label, rq_name in zip(names, rq_names, strict=True):
@@ -190,6 +216,10 @@ class Command(BaseCommand):
         if user is None:
             User.objects.create_superuser("admin", "admin@example.com", password)
             say("up", "created the demo superuser 'admin'")
+            say("up", "WARNING: " + "*" * 90)
+            say("up", f"WARNING: the superuser admin / {password} is for LOCAL USE ONLY: anyone who can reach this")
+            say("up", "WARNING: site can log in with it. Never expose it; delete it (or change its password) first.")
+            say("up", "WARNING: " + "*" * 90)
         elif not user.check_password(password):
             return "admin (an existing user: its password is unchanged)"
         return f"admin / {password}"

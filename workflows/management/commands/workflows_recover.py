@@ -1,4 +1,4 @@
-"""Repair and timers: expired leases, lost RQ jobs, due retries. Safe to run in several copies."""
+"""Repair and timers: expired leases, lost RQ jobs, due retries, due schedules. Safe to run in several copies."""
 
 from django.core.management.base import BaseCommand
 
@@ -19,4 +19,5 @@ class Command(BaseCommand):
             except KeyboardInterrupt:
                 pass
         else:
+            recovery.sync_schedules()
             self.stdout.write(str(recovery.tick()))

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 from django.utils.module_loading import import_string
 
-from workflows import conf
+from workflows import conf, metrics
 from workflows.runtime import dispatch
 from workflows.runtime.worker import graceful
 
@@ -39,6 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--burst", action="store_true", help="exit once the queues are empty")
 
     def handle(self, *args, **options):
+        metrics.metrics()  # with WORKFLOWS["METRICS"]: set up before forking, so that work horses share the directory
         cls = graceful(import_string(options["worker_class"]) if options["worker_class"] else conf.worker_class())
         queues = [dispatch.get_queue(q) for q in options["queues"] or conf.queue_names()]
         worker = None

@@ -237,6 +237,39 @@ export class LiveClient {
   }
 }
 
+// --- values stored once ---------------------------------------------------------------------------------------
+
+/**
+ * A large value in an event or a step (over the server's INLINE_VALUE_BYTES) is sent as `{"$ref": where,
+ * "bytes": n}` instead of the value: `valueRef(v)` returns that reference (null for a value). Fetch the value
+ * on demand with `fetchValue(base + ref.$ref)`, `base` being the run's values URL (the run page's
+ * `urls.value`).
+ */
+export function valueRef(value) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
+  const keys = Object.keys(value);
+  return keys.length === 2 && typeof value.$ref === "string" && typeof value.bytes === "number" ? value : null;
+}
+
+/** Bytes for people: "812 B", "1.0 MB" (powers of 1,000). */
+export function fmtBytes(n) {
+  if (n < 1000) return `${n} B`;
+  const units = ["kB", "MB", "GB"];
+  let i = -1;
+  do {
+    n /= 1000;
+    i += 1;
+  } while (n >= 1000 && i < units.length - 1);
+  return `${n.toFixed(1)} ${units[i]}`;
+}
+
+/** The value at a values URL (login and the run's permission apply: a 404 for a run the user may not see). */
+export async function fetchValue(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (!response.ok) throw new Error(`${response.status} fetching ${url}`);
+  return (await response.json()).value;
+}
+
 // --- applying events -------------------------------------------------------------------------------------------
 
 /** A fresh run state for applyEvent. */

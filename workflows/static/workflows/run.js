@@ -3,6 +3,7 @@
 // from the seq the page was rendered at. The action forms and the run's input/output/related runs are server
 // fragments, fetched again when the run's state changes.
 import { liveConversation } from "./conversation.js";
+import { fetchValue, fmtBytes, valueRef } from "./live.js";
 import { live, badge, clockTime, throttle, escapeHtml, fmtDuration, pageUrl, parseTime, STATUS_ICONS, TERMINAL, tick } from "./ui.js";
 
 const DONE = new Set(["succeeded", "failed", "canceled", "skipped"]);
@@ -124,6 +125,7 @@ function iterationOf(path) {
 const RUN_STATUS_EVENTS = new Set(["run_running", "run_waiting", "run_suspended", "run_pending", "run_succeeded", "run_failed", "run_canceled"]);
 const REFRESH_EVENTS = new Set([
   ...RUN_STATUS_EVENTS, "run_started", "step_suspended", "step_resumed", "event_received", "state_changed", "step_waiting",
+  "run_debounced", "debounce_fired", // a debounced run's new input and start time, in its summary
 ]);
 
 function apply(event) {
@@ -381,6 +383,11 @@ function selectNode(g) {
 }
 
 function json(value) {
+  const ref = valueRef(value); // a large value: its size, and a button that fetches it
+  if (ref) {
+    const url = data.urls.value + ref.$ref;
+    return `<p class="value-ref"><span class="mono">${fmtBytes(ref.bytes)}</span> — <button type="button" class="btn btn-small" data-value-url="${escapeHtml(url)}">show</button></p>`;
+  }
   return `<pre class="json" tabindex="0">${escapeHtml(JSON.stringify(value, null, 2))}</pre>`;
 }
 
@@ -587,3 +594,18 @@ live().subscribe(
   },
   { since: data.run.last_seq },
 );
+
+// A large value (the summary's input/output, the step panel's) is fetched when its "show" button is pressed.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-value-url]");
+  if (!button) return;
+  button.disabled = true;
+  try {
+    const value = await fetchValue(button.dataset.valueUrl);
+    button.closest(".value-ref").outerHTML = json(value);
+  } catch (error) {
+    button.disabled = false;
+    button.textContent = "retry";
+    button.title = String(error);
+  }
+});

@@ -4,7 +4,7 @@ and response schemas (``schemas``), an OpenAPI document at ``api/openapi.json`` 
 
 Authentication (``auth``): a personal token (``Authorization: Bearer``) or the session with its CSRF token. Every
 answer is JSON in one error shape (``handling``): ``400 {"error", "errors"}``, ``401``, ``403``, ``404``, ``405``,
-``409``, ``413``.
+``409``, ``413``, ``429`` (over a rate limit, with ``Retry-After``).
 
 Adding endpoints: write a ``ninja.Router`` in a module of its own, with typed schemas and ``url_name``s starting
 with ``api-``, raise ``services.ServiceError`` (or let the engine's exceptions through) for refusals, and register
@@ -26,7 +26,7 @@ from ninja import NinjaAPI, Router
 
 from .. import links
 from ..services import error_body
-from . import handling, runs, schemas, workflows
+from . import handling, runs, schedules, schemas, workflows
 from .auth import SessionAuth, TokenAuth, authenticate, login_message, login_required_json
 
 
@@ -65,6 +65,7 @@ def index(request: HttpRequest):
 api.add_router("", index_router)
 api.add_router("", workflows.router)
 api.add_router("", runs.router)
+api.add_router("", schedules.router)
 
 
 def _json_405(view):

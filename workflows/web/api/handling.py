@@ -2,7 +2,8 @@
 
 Bodies are JSON objects read with ``definition.limits`` (size, depth, NaN, NUL refused: a 400, or a 413 for the
 size), never ``json.loads`` unbounded. Ninja's validation errors become ``400 {"error", "errors"}`` with
-pydantic's ``{loc, msg, type}`` (``loc`` without ninja's ``body``/``query``/``path`` prefix)."""
+pydantic's ``{loc, msg, type}`` (``loc`` without ninja's ``body``/``query``/``path`` prefix). Over a rate limit
+(``web.throttle``): ``429`` with ``Retry-After``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ninja.parser import Parser
 from ... import conf
 from ...definition import limits
 from ..services import ServiceError, error_body, refusal
+from ..throttle import Throttled
 from .auth import login_message
 
 
@@ -76,7 +78,13 @@ def install(api: NinjaAPI) -> None:
             raise exc
         return respond(request, found.status, found.message, found.errors)
 
+    def on_throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+        response = respond(request, 429, str(exc))
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+
     api.add_exception_handler(HttpError, on_http_error)
+    api.add_exception_handler(Throttled, on_throttled)
     api.add_exception_handler(ValidationError, lambda r, e: _validation(r, e, api))
     for cls in refusal.handled:
         api.add_exception_handler(cls, on_refusal)

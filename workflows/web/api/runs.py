@@ -10,14 +10,16 @@ from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
 
 from ... import engine
+from ...store import values
 from ...store.models import Run, RunEvent, StepRun
-from .. import queries, services
+from .. import queries, services, throttle
 from . import schemas as s
 
 router = Router(tags=["runs"])
 EVENTS_LIMIT = 500
 ACTION = {200: s.RunDetailOut, 409: s.ErrorOut, **s.ERRORS}
-NEW_RUN = {201: s.RunDetailOut, 409: s.ErrorOut, **s.ERRORS}
+LIMITED = {**ACTION, **s.THROTTLED}  # resumes and events are rate-limited per user
+NEW_RUN = {201: s.RunDetailOut, 409: s.ErrorOut, **s.ERRORS, **s.THROTTLED}  # starts too
 
 
 class RunListQuery(Schema):
@@ -69,8 +71,8 @@ def step_json(sr: StepRun) -> dict[str, Any]:
     fields = ("id", "path", "step_id", "block", "kind", "index", "attempt", "status", "pool", "worker", "label")
     data = {f: getattr(sr, f) for f in fields}
     data.update(
-        input=sr.input,
-        output=sr.output,
+        input=_brief(sr, "input"),
+        output=_brief(sr, "output"),
         error=sr.error,
         traceback=sr.traceback,
         suspend_payload=sr.suspend_payload,
@@ -84,6 +86,14 @@ def step_json(sr: StepRun) -> dict[str, Any]:
         child_runs=[c.pk for c in sr.child_runs.all()],
     )
     return data
+
+
+def _brief(sr: StepRun, field: str) -> Any:
+    """A step's input or output: the value if small, else ``{"$ref", "bytes"}`` (fetched from ``run_value``)."""
+    where, ref = f"steps/{sr.pk}/{field}", getattr(sr, f"{field}_ref")
+    if ref is None:
+        return values.brief(getattr(sr, field), where)
+    return {"$ref": where, "bytes": values.stored_size(sr.run_id, ref)}
 
 
 def list_runs(request: HttpRequest, query: RunListQuery, workflow: str = "") -> dict[str, Any]:
@@ -160,6 +170,17 @@ def run_step(request: HttpRequest, run_id: int, path: str):
     }
 
 
+@router.get("/runs/{int:run_id}/values/{path:where}", response={200: s.ValueOut, **s.ERRORS}, url_name="api-run-value")
+def run_value(request: HttpRequest, run_id: int, where: str):
+    """A large value a journal event or a step refers to (``{"$ref": where, "bytes": n}``). ``where``: ``input``,
+    ``output``, ``steps/<id>/input|output|suspend_payload|resume_data``, ``events/<id>``."""
+    r = services.visible_run(request.user, run_id)
+    found, value = values.read(r, where) if "\x00" not in where else (False, None)
+    if not found:
+        raise services.ServiceError(404, f"Run {run_id} has no value {where!r}")
+    return {"value": value, "bytes": values.size_of(value)}
+
+
 def _detail(request: HttpRequest, run_id: int) -> dict[str, Any]:
     return run_json(services.visible_run(request.user, run_id), request.user, detail=True)
 
@@ -171,32 +192,58 @@ def run_cancel(request: HttpRequest, run_id: int):
     return _detail(request, run_id)
 
 
-@router.post("/runs/{int:run_id}/resume/", response=ACTION, url_name="api-run-resume", by_alias=True)
+@router.post(
+    "/runs/{int:run_id}/resume/",
+    response=LIMITED,
+    url_name="api-run-resume",
+    by_alias=True,
+    openapi_extra=s.RETRY_AFTER,
+)
 def run_resume(request: HttpRequest, run_id: int, payload: s.ResumeIn):
-    """Resume a suspended step with data matching its resume schema."""
+    """Resume a suspended step with data matching its resume schema (``429`` over the resumes' rate limit)."""
     r = services.operable_run(request.user, run_id)
+    throttle.check(request, "resume")
     engine.resume(r.pk, step=payload.step, label=payload.label, data=payload.data)
     return _detail(request, run_id)
 
 
-@router.post("/runs/{int:run_id}/send-event/", response=ACTION, url_name="api-run-send-event", by_alias=True)
+@router.post(
+    "/runs/{int:run_id}/send-event/",
+    response=LIMITED,
+    url_name="api-run-send-event",
+    by_alias=True,
+    openapi_extra=s.RETRY_AFTER,
+)
 def run_send_event(request: HttpRequest, run_id: int, payload: s.EventIn):
-    """Send an event to the run's ``wait_for_event`` block of that name (before or while it waits)."""
+    """Send an event to the run's ``wait_for_event`` block of that name (before or while it waits); ``400`` for
+    data over ``MAX_EVENT_BYTES``, ``429`` over the events' rate limit."""
     r = services.operable_run(request.user, run_id)
+    throttle.check(request, "event")
     engine.send_event(r.pk, payload.name, payload.data)
     return _detail(request, run_id)
 
 
-@router.post("/runs/{int:run_id}/retry/", response=NEW_RUN, url_name="api-run-retry", by_alias=True)
+@router.post(
+    "/runs/{int:run_id}/retry/", response=NEW_RUN, url_name="api-run-retry", by_alias=True, openapi_extra=s.RETRY_AFTER
+)
 def run_retry(request: HttpRequest, run_id: int):
     """A failed or canceled run again from where it stopped: ``201`` the new run."""
-    new = engine.retry(services.operable_run(request.user, run_id).pk)
+    r = services.operable_run(request.user, run_id)
+    throttle.check(request, "start")
+    new = engine.retry(r.pk)
     return Status(201, _detail(request, new.pk))
 
 
-@router.post("/runs/{int:run_id}/restart/", response=NEW_RUN, url_name="api-run-restart", by_alias=True)
+@router.post(
+    "/runs/{int:run_id}/restart/",
+    response=NEW_RUN,
+    url_name="api-run-restart",
+    by_alias=True,
+    openapi_extra=s.RETRY_AFTER,
+)
 def run_restart(request: HttpRequest, run_id: int, payload: s.RestartIn):
     """A new run reusing the outputs before ``from_step``'s block: ``201`` the new run."""
     r = services.operable_run(request.user, run_id)
+    throttle.check(request, "start")
     new = engine.restart(r.pk, from_step=payload.from_step, input=payload.input)
     return Status(201, _detail(request, new.pk))

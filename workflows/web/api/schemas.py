@@ -38,6 +38,21 @@ class ErrorOut(BaseModel):
 
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 405: ErrorOut, 413: ErrorOut}
+THROTTLED = {429: ErrorOut}  # over a per-user rate limit (web.throttle), with Retry-After
+# the 429's header in the OpenAPI document (an operation's openapi_extra, merged into what ninja generates)
+RETRY_AFTER = {
+    "responses": {
+        "429": {
+            "description": "Over a per-user rate limit (WORKFLOWS['RATE_LIMITS'])",
+            "headers": {
+                "Retry-After": {
+                    "description": "seconds to wait before the next request of this kind is allowed",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        }
+    }
+}
 
 # --- workflows -------------------------------------------------------------------------------------------------
 
@@ -75,11 +90,21 @@ class WorkflowListOut(BaseModel):
     workflows: list[WorkflowOut]
 
 
+class DebounceIn(Strict):
+    """Starts with the same key within ``seconds`` collapse into one run, started with the last input once no
+    start came for ``seconds`` (or ``max_wait`` after the first)."""
+
+    key: str = Field(description="per user: another user's starts never collapse with yours")
+    seconds: float
+    max_wait: float | None = None
+
+
 class StartIn(Strict):
     input: Any = Field(None, description="the workflow's input, validated against its input_schema")
     idempotency_key: str | None = Field(
         None, min_length=1, max_length=255, description="a key you used before for this workflow returns that run"
     )
+    debounce: DebounceIn | None = Field(None, description="instead of an idempotency_key: 202, the waiting run")
 
 
 # --- runs ------------------------------------------------------------------------------------------------------
@@ -212,6 +237,11 @@ class StepDetailOut(BaseModel):
     path: str
     attempts: list[StepAttempt]
     logs: list[LogLine]
+
+
+class ValueOut(BaseModel):
+    value: Any
+    bytes: int = Field(description="its size as JSON")
 
 
 class ResumeIn(Strict):

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Query, Router, Status
 
-from .. import queries, services
+from .. import queries, services, throttle
 from . import schemas as s
 from .runs import RunListQuery, list_runs, run_json
 
@@ -67,11 +67,30 @@ def workflow_runs(request: HttpRequest, name: str, filters: Query[RunListQuery])
 
 @router.post(
     "/workflows/{name}/runs/",
-    response={200: s.RunDetailOut, 201: s.RunDetailOut, 409: s.ErrorOut, **s.ERRORS},
+    response={
+        200: s.RunDetailOut,
+        201: s.RunDetailOut,
+        202: s.RunDetailOut,
+        409: s.ErrorOut,
+        **s.ERRORS,
+        **s.THROTTLED,
+    },
     by_alias=True,
+    openapi_extra=s.RETRY_AFTER,
 )
 def start_run(request: HttpRequest, name: str, payload: s.StartIn):
     """Start a run: ``201`` the new run, ``200`` your own run with that ``idempotency_key``, ``400`` with the
-    input's errors (nothing created)."""
+    input's errors (nothing created). With ``debounce``: ``202`` the pending run your starts with that key
+    collapse into. ``429`` over the starts' rate limit."""
+    throttle.check(request, "start")
+    if payload.debounce is not None:
+        if payload.idempotency_key is not None:
+            raise services.ServiceError(400, "Send either an idempotency_key or a debounce, not both")
+        d = payload.debounce
+        window = (d.key, d.seconds) if d.max_wait is None else (d.key, d.seconds, d.max_wait)
+        return Status(
+            202,
+            run_json(services.start_debounced(request.user, name, payload.input, window), request.user, detail=True),
+        )
     run, created = services.start(request.user, name, payload.input, payload.idempotency_key)
     return Status(201 if created else 200, run_json(run, request.user, detail=True))

@@ -145,6 +145,8 @@ def restart_choices(graph: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     seen = set()
     for block in graph.get("blocks", []):
+        if block.get("kind") == "hook":  # completion hooks run after the body: nothing to restart from
+            continue
         ids = [n.get("id") for n in block.get("steps", [])] or [block.get("id")]
         for node_id in ids:
             if node_id and node_id not in seen:
