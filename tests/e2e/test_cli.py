@@ -89,3 +89,30 @@ def test_cli__start_follow_resume_cancel_and_exit_codes(cli, e2e_user, tmp_path)
     assert cli("show", "999999").returncode == 4
     assert cli("list", WORKFLOWS_TOKEN="wft_wrong").returncode == 4
     assert cli("start", "squares", "--input", "{not json").returncode == 64
+
+
+def test_cli__schedules_list_pause_and_resume_need_the_right_to_change_them(cli, e2e_admin):
+    from workflows.engine import schedule_admin
+
+    s = schedule_admin.create("chatty", {"cron": "0 3 * * *", "input": {"value": 1}, "name": "nightly"})
+    listed = cli("schedules", "list", "chatty")
+    assert listed.returncode == 0, listed.stderr
+    assert "nightly" in listed.stdout and "0 3 * * *" in listed.stdout and "active" in listed.stdout
+    assert json.loads(cli("schedules", "list", "chatty", "--json").stdout)["schedules"][0]["id"] == s.pk
+    assert cli("schedules", "list", "nope").returncode == 4  # no such workflow: the API's 404
+
+    refused = cli("schedules", "pause", str(s.pk))  # erin is not staff
+    assert refused.returncode == 4 and "403" in refused.stderr
+    s.refresh_from_db()
+    assert not s.paused
+
+    admin = {"WORKFLOWS_TOKEN": tokens.create(e2e_admin, "cli e2e admin")[1]}
+    paused = cli("schedules", "pause", str(s.pk), "--json", **admin)
+    assert paused.returncode == 0, paused.stderr
+    assert json.loads(paused.stdout)["paused"] is True and json.loads(paused.stdout)["next_times"] == []
+    s.refresh_from_db()
+    assert s.paused
+    resumed = cli("schedules", "resume", str(s.pk), **admin)
+    assert resumed.returncode == 0 and "active" in resumed.stdout, resumed.stderr
+    s.refresh_from_db()
+    assert not s.paused

@@ -27,6 +27,27 @@ def test_openapi__document_and_docs_need_a_login(client, user):
     assert docs.status_code == 200 and b"/static/ninja/swagger-ui-bundle.js" in docs.content  # no CDN
 
 
+def test_openapi__rate_limited_operations_document_429_with_retry_after_and_the_ported_routes(client, user):
+    client.force_login(user)
+    paths = client.get("/api/openapi.json").json()["paths"]
+    limited = [
+        ("/api/workflows/{name}/runs/", "post"),
+        ("/api/runs/{run_id}/retry/", "post"),
+        ("/api/runs/{run_id}/restart/", "post"),
+        ("/api/runs/{run_id}/resume/", "post"),
+        ("/api/runs/{run_id}/send-event/", "post"),
+    ]
+    for path, method in limited:
+        answer = paths[path][method]["responses"]["429"]
+        assert answer["headers"]["Retry-After"]["schema"]["type"] == "integer", path
+        assert answer["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut"), path
+    assert "429" not in paths["/api/runs/{run_id}/cancel/"]["post"]["responses"]
+    assert "202" in paths["/api/workflows/{name}/runs/"]["post"]["responses"]  # debounced starts
+    assert {"get", "post"} <= set(paths["/api/workflows/{name}/schedules/"])
+    assert {"get", "patch", "delete"} <= set(paths["/api/schedules/{schedule_id}/"])
+    assert "/api/schedules/{schedule_id}/pause/" in paths and "/api/runs/{run_id}/values/{where}" in paths
+
+
 def test_openapi__index_points_to_the_document(client, user):
     client.force_login(user)
     index = client.get("/api/").json()

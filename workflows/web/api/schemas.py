@@ -42,7 +42,7 @@ THROTTLED = {429: ErrorOut}  # over a per-user rate limit (web.throttle), with R
 # the 429's header in the OpenAPI document (an operation's openapi_extra, merged into what ninja generates)
 RETRY_AFTER = {
     "responses": {
-        "429": {
+        429: {  # an int, as ninja keys its responses: merged into its 429, not beside it
             "description": "Over a per-user rate limit (WORKFLOWS['RATE_LIMITS'])",
             "headers": {
                 "Retry-After": {
