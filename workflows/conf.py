@@ -8,6 +8,7 @@ check with its fix. ``get("LEASE_SECONDS")`` reads one value.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 from typing import Any, Literal
 
@@ -24,8 +25,10 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
 )
 
+from .definition.rates import parse_rate
 from .exceptions import WorkflowDefinitionError
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -36,10 +39,31 @@ class _Section(BaseModel):
 
 
 class PoolSettings(_Section):
-    """A pool: at most ``max_parallel`` of its steps queued or running at once, on the RQ queue ``queue``."""
+    """A pool: at most ``max_parallel`` of its steps queued or running at once, on the RQ queue ``queue``;
+    optionally at most ``key_limit`` of them per ``concurrency_key``, ``rate`` started and ``tokens`` used per
+    period (see the README's "Flow control")."""
 
     queue: str | None = None  # default: the pool's name
-    max_parallel: PositiveInt = 10
+    max_parallel: PositiveInt = 10  # the default; changed at runtime from the dashboard, admin or API
+    concurrency_key: Callable[..., Any] | str | None = None  # fn(c) or its dotted path: the key of each step
+    key_limit: PositiveInt | None = None  # slots one key may hold (for steps that name no limit of their own)
+    rate: str | None = None  # steps started per period, e.g. "60/m"
+    tokens: str | None = None  # agent tokens (input + output) per period, e.g. "200000/h"
+
+    @field_validator("rate", "tokens")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_rate(value)
+            except WorkflowDefinitionError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def key_fn(self) -> Callable[..., Any] | None:
+        key = self.concurrency_key
+        return import_string(key) if isinstance(key, str) else key
 
 
 class LiveSettings(_Section):
@@ -77,6 +101,7 @@ class WorkflowsSettings(_Section):
     DEFAULT_RETRIES: int = Field(default=0, ge=0)
     DEFAULT_BACKOFF: NonNegativeFloat = 1.0
     DEFAULT_TIMEOUT: PositiveFloat | None = None
+    PRIORITY_AGING_SECONDS: PositiveFloat = 60.0  # a step pending this long goes before any priority (no starvation)
     SQLITE_CHECK: Literal["warn", "off"] = "warn"  # the system check on plain SQLite with worker processes
     MAX_JSON_DEPTH: PositiveInt = 64  # nesting of user-sent JSON (inputs, resume data, events, bodies, frames)
     MAX_INPUT_BYTES: PositiveInt = 1 << 20  # size of a run's input, resume data or event payload as JSON; API bodies

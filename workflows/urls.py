@@ -3,7 +3,7 @@
 
 from django.urls import path, re_path
 
-from .web import api, views
+from .web import api, pools_api, pools_views, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -13,7 +13,10 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/<str:action>/", views.run_action, name="run-action"),  # POST: cancel, resume…
     # JSON API
+    path("pools/", pools_views.pools, name="pools"),
     path("api/", api.index, name="api"),
+    path("api/pools/", pools_api.pools, name="api-pools"),
+    path("api/pools/<str:name>/", pools_api.pool, name="api-pool"),
     path("api/workflows/", api.workflows, name="api-workflows"),
     path("api/workflows/<str:name>/", api.workflow, name="api-workflow"),
     path("api/workflows/<str:name>/runs/", api.workflow_runs, name="api-workflow-runs"),

@@ -14,7 +14,7 @@ from ..exceptions import WorkflowDefinitionError
 from . import ports, registry
 from .graph import compile_graph
 from .schema import TypeSpec
-from .step import ID_RE, Step
+from .step import ID_RE, Step, check_key
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,31}$")
@@ -47,6 +47,9 @@ class Workflow:
         pool: str | None = None,
         state: Any = None,
         version: str | None = None,
+        priority: int = 0,
+        concurrency_key: Callable[..., Any] | None = None,
+        key_limit: int | None = None,
     ) -> None:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise WorkflowDefinitionError(f"Invalid workflow name {name!r}: letters, digits, '_', '.', '-'")
@@ -56,6 +59,12 @@ class Workflow:
             raise WorkflowDefinitionError(
                 f"Workflow {name!r}: invalid version {version!r}: up to 32 letters, digits, '_', '.', '+', '-'"
             )
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise WorkflowDefinitionError(f"Workflow {name!r}: priority must be an integer, got {priority!r}")
+        check_key(f"Workflow {name!r}", concurrency_key, key_limit)
+        self.priority = priority  # its runs' default priority (flow.start(priority=) overrides it)
+        self.concurrency_key = concurrency_key  # the default of its steps that name none
+        self.key_limit = key_limit
         self.name = name
         self.input = TypeSpec(input)
         self.output = TypeSpec(output)
@@ -202,9 +211,13 @@ class Workflow:
         """The author's ``version=``, else a hash of what the author wrote (see ``graph.compile_graph``)."""
         return self.graph.version
 
-    def start(self, data: Any = None, *, user: Any = None, idempotency_key: str | None = None):
-        """Validate the input and create a Run (InvalidInput creates nothing). Returns the committed Run."""
-        return ports.engine().start(self, data, user=user, idempotency_key=idempotency_key)
+    def start(
+        self, data: Any = None, *, user: Any = None, idempotency_key: str | None = None, priority: int | None = None
+    ):
+        """Validate the input and create a Run (InvalidInput creates nothing). Returns the committed Run.
+        ``priority`` (default: the workflow's): its steps are admitted before those of lower priority."""
+        extra = {} if priority is None else {"priority": priority}
+        return ports.engine().start(self, data, user=user, idempotency_key=idempotency_key, **extra)
 
 
 def _node_id(item: Step | Workflow) -> str:

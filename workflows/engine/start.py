@@ -16,8 +16,15 @@ if TYPE_CHECKING:
     from ..definition.dsl import Workflow
 
 
-def start(flow: Workflow, data: Any, *, user: Any = None, idempotency_key: str | None = None) -> Run:
-    """A new run, or the run this user (or, without a user, a start without one) made with the same key."""
+def start(
+    flow: Workflow, data: Any, *, user: Any = None, idempotency_key: str | None = None, priority: int | None = None
+) -> Run:
+    """A new run, or the run this user (or, without a user, a start without one) made with the same key.
+    ``priority``: default the workflow's ``priority``."""
+    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+        raise InvalidInput(f"priority must be an integer, got {priority!r}")
+    if priority is not None and not -(2**31) < priority < 2**31:
+        raise InvalidInput("priority must fit in 32 bits")
     accept(data, "workflow input")
     input_json = storable(validated_input(flow, data), "workflow input")
     if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 255):
@@ -36,7 +43,7 @@ def start(flow: Workflow, data: Any, *, user: Any = None, idempotency_key: str |
         with transaction.atomic():
             return create_run(
                 flow, input_json, owner_id=owner, idempotency_key=idempotency_key, idempotency_scope=scope,
-                workflow_id=workflow_id,
+                workflow_id=workflow_id, priority=flow.priority if priority is None else priority,
             )  # fmt: skip
     except IntegrityError:
         if idempotency_key:  # a concurrent start with the same key won

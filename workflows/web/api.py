@@ -157,20 +157,23 @@ def workflow(request: HttpRequest, name: str) -> JsonResponse:
 
 @endpoint("GET", "POST")
 def workflow_runs(request: HttpRequest, name: str) -> JsonResponse:
-    """GET: the workflow's runs (as ``/api/runs/?workflow=``). POST ``{"input", "idempotency_key"}``: start one."""
+    """GET: the workflow's runs (as ``/api/runs/?workflow=``). POST ``{"input", "idempotency_key", "priority"}``:
+    start one."""
     if request.method != "POST":
         if queries.workflow_info(name) is None:
             raise ApiError(404, f"No workflow named {name!r}")
         return _list_runs(request, workflow=name)
     data = _body(request)
-    unknown = sorted(set(data) - {"input", "idempotency_key"})
+    unknown = sorted(set(data) - {"input", "idempotency_key", "priority"})
     if unknown:
-        raise ApiError(400, f"Unknown field(s) {', '.join(unknown)}: send input and idempotency_key")
+        raise ApiError(400, f"Unknown field(s) {', '.join(unknown)}: send input, idempotency_key and priority")
     flow = registry.get(name)
     key = _string(data, "idempotency_key")
     mine = {"workflow__name": name, "idempotency_scope": str(request.user.pk), "idempotency_key": key}
     existed = bool(key) and "\x00" not in key and Run.objects.filter(**mine).exists()  # keys are per user
-    started = engine.start(flow, data.get("input"), user=request.user, idempotency_key=key)
+    started = engine.start(
+        flow, data.get("input"), user=request.user, idempotency_key=key, priority=data.get("priority")
+    )
     run = Run.objects.visible_to(request.user).select_related("workflow", "created_by").filter(pk=started.pk).first()
     if run is None:
         raise ApiError(409, "A run with this idempotency key already exists (started by someone else)")
