@@ -92,6 +92,14 @@ def rated_step(ctx: StepContext, data: Job) -> Job:
 rated = Workflow("fc-rated", input=Job).then(rated_step).commit()
 
 
+@step(pool="slow_rate")
+def slow_rated_step(ctx: StepContext, data: Job) -> Job:
+    return tracked(ctx, data, "slow_rate")
+
+
+slow_rated = Workflow("fc-slow-rated", input=Job).then(slow_rated_step).commit()
+
+
 @step(pool="single")
 def first(ctx: StepContext, data: Job) -> Job:
     return tracked(ctx, data, "single")
