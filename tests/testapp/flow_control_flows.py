@@ -10,8 +10,11 @@ import time
 import redis
 from django.conf import settings
 from pydantic import BaseModel
+from pydantic_ai import Agent, ModelResponse, TextPart
+from pydantic_ai.models.function import FunctionModel
 
 from workflows import StepContext, Workflow, step
+from workflows.agents import agent_step
 
 
 class Job(BaseModel):
@@ -143,3 +146,14 @@ def broken(ctx: StepContext, data: Job) -> Job:
 
 
 broken_key = Workflow("fc-broken-key", input=Job).then(broken).commit()
+
+
+def _answer(messages, info) -> ModelResponse:
+    return ModelResponse(parts=[TextPart("done")])  # FunctionModel counts its tokens
+
+
+budgeted = (
+    Workflow("fc-budgeted", input=Job)
+    .then(agent_step(Agent(FunctionModel(_answer)), id="answer", prompt=lambda c: f"job {c.data.value}", pool="budget"))
+    .commit()
+)

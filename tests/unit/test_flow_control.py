@@ -95,6 +95,20 @@ def test_rate__a_step_over_the_rate_waits_pending_with_its_due_time_then_runs(en
     assert late.status == "succeeded" and late.queued_at >= first.queued_at + timedelta(seconds=3)
 
 
+def test_rate__an_agent_pools_token_budget_holds_its_next_steps_until_the_window_allows(engine_db):
+    first = fc.budgeted.start({"value": 1})
+    drain()
+    first.refresh_from_db()
+    assert first.status == "succeeded" and first.usage["total_tokens"] > 0
+    assert pool_control.state("budget").tokens_in_window == first.usage["total_tokens"]  # over its 1/h budget
+
+    second = fc.budgeted.start({"value": 2})
+    drain()  # returns: only a later due time remains
+    waiting = StepRun.objects.get(run=second, path="answer")
+    assert waiting.status == "pending" and waiting.due_at > first.finished_at + timedelta(minutes=59)
+    assert reasons(second) == {"answer": ("rate", waiting.due_at)}
+
+
 def test_rate__an_invalid_rate_in_settings_names_the_pool(settings):
     from django.core.exceptions import ImproperlyConfigured
 

@@ -83,15 +83,18 @@ def tokens_used(pool: str, since: datetime) -> tuple[int, datetime | None]:
     return total, oldest
 
 
-def _order(now: datetime) -> list:
+def _order(pool: str, now: datetime) -> list:
+    """Admission order. While every pending step of the pool has the same priority (the usual case: checked on
+    the (pool, status, priority) index), priority and aging change nothing: run order, on the fair index."""
+    pending = StepRun.objects.filter(pool=pool, status=StepStatus.PENDING).order_by()
+    low = pending.order_by("priority").values_list("priority", flat=True).first()
+    high = pending.order_by("-priority").values_list("priority", flat=True).first()
+    if low == high:
+        return ["run_id", "due_at", "id"]
     aged = now - timedelta(seconds=conf.get("PRIORITY_AGING_SECONDS"))
-    return [
-        Case(When(created_at__lt=aged, then=Value(1)), default=Value(0), output_field=IntegerField()).desc(),
-        F("priority").desc(),
-        "run_id",
-        "due_at",
-        "id",
-    ]
+    top = Value(1 << 31)  # an aged step goes before every priority
+    effective = Case(When(created_at__lt=aged, then=top), default=F("priority"), output_field=IntegerField())
+    return [effective.desc(), "run_id", "due_at", "id"]
 
 
 def _held_by_key() -> Coalesce:
@@ -130,7 +133,7 @@ def admit(pool: str, settings: PoolSettings | None = None) -> list[int]:
         free = min(free, allowed)
         if free <= 0:
             return []
-        candidates = _candidates(due, free, now)
+        candidates = _candidates(due, pool, free, now)
         if not candidates:
             return []
         runs = {pk: statements.lock_run(pk) for pk in sorted({c[1] for c in candidates})}  # in id order
@@ -148,8 +151,11 @@ def admit(pool: str, settings: PoolSettings | None = None) -> list[int]:
     return admitted
 
 
-def _candidates(due, free: int, now: datetime) -> list[tuple[int, int, str, int]]:
+def _candidates(due, pool: str, free: int, now: datetime) -> list[tuple[int, int, str, int]]:
     """Up to ``free`` due steps in admission order, none past its key's limit (counting the ones taken here)."""
+    order = _order(pool, now)
+    if not due.exclude(concurrency_key="").exists():  # no keys: no per-key counts to take
+        return list(due.order_by(*order).values_list("id", "run_id", "path", "attempt")[:free])
     keyed = due.annotate(held=_held_by_key()).filter(Q(concurrency_key="") | Q(held__lt=F("key_limit")))
     fields = ("id", "run_id", "path", "attempt", "concurrency_key", "key_limit", "held")
     taken: list[tuple[int, int, str, int]] = []
@@ -157,12 +163,8 @@ def _candidates(due, free: int, now: datetime) -> list[tuple[int, int, str, int]
     full: set[str] = set()
     seen: set[int] = set()
     while len(taken) < free:
-        batch = list(
-            keyed.exclude(concurrency_key__in=full)
-            .exclude(pk__in=seen)
-            .order_by(*_order(now))
-            .values_list(*fields)[: free - len(taken)]
-        )
+        rest = keyed.exclude(concurrency_key__in=full).exclude(pk__in=seen).order_by(*order)
+        batch = list(rest.values_list(*fields)[: free - len(taken)])
         if not batch:
             break
         for sr_id, run_id, path, attempt, key, limit, held in batch:
