@@ -40,7 +40,9 @@ WORKFLOWS = {
         "slow_rate": {"queue": "default", "max_parallel": 10, "rate": "1/10s"},
         "budget": {"queue": "default", "max_parallel": 5, "tokens": "1/h"},
         "pooled_keys": {
-            "queue": "default", "max_parallel": 4, "key_limit": 1,
+            "queue": "default",
+            "max_parallel": 4,
+            "key_limit": 1,
             "concurrency_key": "tests.testapp.flow_control_flows.tenant_of",
         },
     },

@@ -103,3 +103,6 @@ def test_run_page__says_why_each_step_waits_and_until_when(alice, user):
     rated = [fc.rated.start({"value": i}, user=user) for i in range(3)]
     page = alice.get(reverse("workflows:run", args=[rated[2].pk]) + "?fragment=summary")
     assert b'data-reason="rate"' in page.content and b"may go at" in page.content
+    detail = alice.get(reverse("workflows:api-run", args=[rated[2].pk])).json()
+    assert detail["priority"] == 0 and [w["reason"] for w in detail["waiting"]] == ["rate"]
+    assert detail["waiting"][0]["until"]

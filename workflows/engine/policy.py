@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import conf
 from ..definition.backoff import Backoff
+from ..exceptions import WorkflowDefinitionError
 
 if TYPE_CHECKING:
     from ..definition.graph import Graph, Node
@@ -52,3 +53,7 @@ def check_commit(graph: Graph) -> None:
         for node in block.nodes:
             if node.kind == "step":
                 conf.pool(pool(node))
+                try:
+                    key(node)  # a pool's concurrency_key named by a dotted path that does not import
+                except ImportError as exc:
+                    raise WorkflowDefinitionError(f"Pool {pool(node)!r}: concurrency_key: {exc}") from exc

@@ -17,13 +17,14 @@ from django.urls import reverse
 
 from .. import engine
 from ..definition import registry
-from ..store.models import Run, RunEvent, StepRun
+from ..store.models import RUN_ACTIVE, Run, RunEvent, StepRun
 from . import queries
 from .endpoints import ApiError, endpoint, error
 from .endpoints import body as _body
 from .endpoints import int_param as _int_param
 from .endpoints import string as _string
 from .permissions import can_operate
+from .pools_api import waits_of
 
 EVENTS_LIMIT = 500
 
@@ -80,6 +81,8 @@ def run_json(run: Run, user: Any = None, detail: bool = False) -> dict[str, Any]
             traceback=run.traceback,
             state=run.state,
             last_seq=run.last_seq,
+            priority=run.priority,
+            waiting=waits_of(run) if run.status in RUN_ACTIVE else [],
             usage=run.usage,
             steps=queries.step_rows(run),
             related=queries.related_runs(run, user),

@@ -20,11 +20,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .. import engine
 from ..definition import registry
 from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
-from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus, StepRun
+from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
 from . import approvals, drawing, links, queries
 from .forms import SchemaForm
 from .permissions import can_operate
+from .pools_api import waits_of
 
 RECENT_RUNS = 12
 LOG_LINES = 500
@@ -224,7 +225,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
         "events": events,
         "restart_choices": queries.restart_choices(graph),
         "progress": queries.run_progress(run),
-        "waits": _waits(run) if run.status in RUN_ACTIVE else [],
+        "waits": waits_of(run) if run.status in RUN_ACTIVE else [],
         "pretty": {
             "input": _pretty(run.input),
             "output": _pretty(run.output) if run.status == RunStatus.SUCCEEDED else None,
@@ -289,14 +290,6 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
             },
         )
     return context
-
-
-def _waits(run: Run) -> list[dict[str, Any]]:
-    """Each pending step of the run with why it waits (pool full, key limit, rate, paused, priority) and until
-    when, if that is known."""
-    reasons = engine.pool_control.wait_reasons(run.pk)
-    rows = StepRun.objects.filter(pk__in=list(reasons)).order_by("block", "path").values_list("pk", "path", "pool")
-    return [{"path": path, "pool": pool, **vars(reasons[pk])} for pk, path, pool in rows]
 
 
 def _payload(payload: Any) -> dict[str, Any] | None:
