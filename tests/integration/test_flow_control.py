@@ -71,7 +71,7 @@ def test_priority__one_worker_runs_higher_priorities_first(start_workers, redis_
 
 def test_pool__a_limit_lowered_at_runtime_holds_across_workers_with_slots_handed_on(start_workers, redis_conn):
     start_workers(3, SIMPLE)
-    runs = [fc.narrow3.start({"value": i, "seconds": 0.4}) for i in range(6)]  # chains: slots handed on
+    runs = [fc.narrow3.start({"value": i, "seconds": 0.8}) for i in range(6)]  # chains: slots handed on
     wait_for(lambda: int(redis_conn.get("fc:running:narrow") or 0) == 3, 60, what="the pool's 3 slots in use")
 
     pool_control.set_limit("narrow", 1)
