@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Exists
 from django.utils import timezone
 
 from .. import conf
@@ -48,10 +49,12 @@ def may_hand_over(pool: str, priority: int) -> bool:
     settings = conf.pools().get(pool)
     if settings is None or settings.rate or settings.tokens:
         return False
-    row = Pool.objects.filter(name=pool).values_list("paused", "limit").first()
-    if row and (row[0] or (row[1] is not None and pools.busy(pool) >= row[1])):
+    higher = StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, priority__gt=priority)
+    row = Pool.objects.filter(name=pool).annotate(higher=Exists(higher)).values_list("paused", "limit", "higher")
+    paused, limit, waits = row.first() or (False, None, higher.exists())  # one query: the row exists once admitted
+    if paused or waits:
         return False
-    return not StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, priority__gt=priority).exists()
+    return limit is None or pools.busy(pool) < limit
 
 
 def fields_for(journal: Journal, pool: str, key: str = "") -> dict[str, Any] | None:

@@ -92,9 +92,8 @@ def _order(pool: str, now: datetime) -> list:
     if low == high:
         return ["run_id", "due_at", "id"]
     aged = now - timedelta(seconds=conf.get("PRIORITY_AGING_SECONDS"))
-    top = Value(1 << 31)  # an aged step goes before every priority
-    effective = Case(When(created_at__lt=aged, then=top), default=F("priority"), output_field=IntegerField())
-    return [effective.desc(), "run_id", "due_at", "id"]
+    waited = Case(When(created_at__lt=aged, then=Value(1)), default=Value(0), output_field=IntegerField())
+    return [waited.desc(), F("priority").desc(), "run_id", "due_at", "id"]  # an aged step before any priority
 
 
 def _held_by_key() -> Coalesce:
