@@ -39,6 +39,7 @@ WORKFLOWS = {
         "rated": {"queue": "default", "max_parallel": 10, "rate": "2/3s"},
         "slow_rate": {"queue": "default", "max_parallel": 10, "rate": "1/10s"},
         "budget": {"queue": "default", "max_parallel": 5, "tokens": "1/h"},
+        "key_rated": {"queue": "default", "max_parallel": 10, "key_rate": "2/h"},
         "pooled_keys": {
             "queue": "default",
             "max_parallel": 4,

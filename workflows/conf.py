@@ -48,9 +48,10 @@ class PoolSettings(_Section):
     concurrency_key: Callable[..., Any] | str | None = None  # fn(c) or its dotted path: the key of each step
     key_limit: PositiveInt | None = None  # slots one key may hold (for steps that name no limit of their own)
     rate: str | None = None  # steps started per period, e.g. "60/m"
+    key_rate: str | None = None  # steps of one concurrency key started per period, e.g. "10/m"
     tokens: str | None = None  # agent tokens (input + output) per period, e.g. "200000/h"
 
-    @field_validator("rate", "tokens")
+    @field_validator("rate", "key_rate", "tokens")
     @classmethod
     def _rate(cls, value: str | None) -> str | None:
         if value is not None:

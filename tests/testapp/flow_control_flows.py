@@ -103,6 +103,14 @@ def slow_rated_step(ctx: StepContext, data: Job) -> Job:
 slow_rated = Workflow("fc-slow-rated", input=Job).then(slow_rated_step).commit()
 
 
+@step(pool="key_rated", concurrency_key=lambda c: c.data.tenant, key_limit=10)
+def key_rated_step(ctx: StepContext, data: Job) -> Job:
+    return tracked(ctx, data, "key_rated")
+
+
+key_rated = Workflow("fc-key-rated", input=Job).then(key_rated_step).commit()
+
+
 @step(pool="single")
 def first(ctx: StepContext, data: Job) -> Job:
     return tracked(ctx, data, "single")

@@ -95,6 +95,20 @@ def test_rate__a_step_over_the_rate_waits_pending_with_its_due_time_then_runs(en
     assert late.status == "succeeded" and late.queued_at >= first.queued_at + timedelta(seconds=3)
 
 
+def test_rate__a_key_within_a_pool_has_its_own_rate_and_other_keys_go_on(engine_db):
+    a = [fc.key_rated.start({"tenant": "a", "value": i}) for i in range(3)]  # 2 starts per key per hour
+    b = fc.key_rated.start({"tenant": "b", "value": 9})
+
+    assert holders("key_rated", concurrency_key="a") == 2 and holders("key_rated", concurrency_key="b") == 1
+    late = StepRun.objects.get(run=a[2])
+    first = StepRun.objects.filter(run__in=a[:2]).order_by("queued_at").first()
+    assert late.status == "pending" and late.due_at == first.queued_at + timedelta(hours=1)
+    assert reasons(a[2]) == {"key_rated_step": ("rate", late.due_at)}
+    drain()  # returns: only a due time an hour away remains
+    assert {r.status for r in Run.objects.filter(pk__in=[a[0].pk, a[1].pk, b.pk])} == {"succeeded"}
+    assert StepRun.objects.get(run=a[2]).status == "pending"
+
+
 def test_rate__an_agent_pools_token_budget_holds_its_next_steps_until_the_window_allows(engine_db):
     first = fc.budgeted.start({"value": 1})
     drain()

@@ -47,7 +47,7 @@ def may_hand_over(pool: str, priority: int) -> bool:
     is paused or holds as many slots as its (lowered) runtime limit, has a rate, or a step of higher priority
     waits for it."""
     settings = conf.pools().get(pool)
-    if settings is None or settings.rate or settings.tokens:
+    if settings is None or settings.rate or settings.key_rate or settings.tokens:
         return False
     higher = StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, priority__gt=priority)
     row = Pool.objects.filter(name=pool).annotate(higher=Exists(higher)).values_list("paused", "limit", "higher")

@@ -41,6 +41,7 @@ class PoolState:
     tokens: str | None
     tokens_in_window: int | None  # agent tokens used in the budget's window
     key_limit: int | None
+    key_rate: str | None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +112,7 @@ def state(name: str) -> PoolState:
         tokens=settings.tokens,
         tokens_in_window=tokens,
         key_limit=settings.key_limit,
+        key_rate=settings.key_rate,
     )
 
 
@@ -146,6 +148,14 @@ def _why(sr: StepRun, st: PoolState, now: datetime) -> WaitReason:
             what = f"rate {st.rate}" if st.rate and st.started_in_window >= parse_rate(st.rate).count else None
             what = what or f"token budget {st.tokens}"
             return WaitReason("rate", f"pool {st.name!r} reached its {what}", sr.due_at)
+        key_rate = conf.pool(sr.pool).key_rate
+        if key_rate and sr.concurrency_key:
+            rate = parse_rate(key_rate)
+            since = now - timedelta(seconds=rate.seconds)
+            started = StepRun.objects.filter(pool=sr.pool, concurrency_key=sr.concurrency_key, queued_at__gte=since)
+            if started.count() >= rate.count:
+                message = f"key {sr.concurrency_key!r} reached its rate {key_rate}"
+                return WaitReason("rate", message, sr.due_at)
         return WaitReason("backoff", "retry after its backoff", sr.due_at)
     if sr.concurrency_key and sr.key_limit:
         held = pools.busy_of_key(sr.pool, sr.concurrency_key)

@@ -132,7 +132,8 @@ def admit(pool: str, settings: PoolSettings | None = None) -> list[int]:
         free = min(free, allowed)
         if free <= 0:
             return []
-        candidates = _candidates(due, pool, free, now)
+        room = _key_rate_room(due, pool, settings.key_rate, now) if settings.key_rate else None
+        candidates = _candidates(due, pool, free, now, room)
         if not candidates:
             return []
         runs = {pk: statements.lock_run(pk) for pk in sorted({c[1] for c in candidates})}  # in id order
@@ -150,8 +151,26 @@ def admit(pool: str, settings: PoolSettings | None = None) -> list[int]:
     return admitted
 
 
-def _candidates(due, pool: str, free: int, now: datetime) -> list[tuple[int, int, str, int]]:
-    """Up to ``free`` due steps in admission order, none past its key's limit (counting the ones taken here)."""
+def _key_rate_room(due, pool: str, key_rate: str, now: datetime) -> dict[str, int]:
+    """Starts each key of the due steps may still make within ``key_rate``'s window. The due steps of a key that
+    has none left get the time its window next allows a start as their due time, and wait for it."""
+    rate = parse_rate(key_rate)
+    since = now - timedelta(seconds=rate.seconds)
+    keys = due.exclude(concurrency_key="").order_by().values("concurrency_key").distinct()
+    window = StepRun.objects.filter(pool=pool, queued_at__gte=since, concurrency_key__in=Subquery(keys))
+    started = dict(window.order_by().values_list("concurrency_key").annotate(n=Count("pk")))
+    for key, n in started.items():
+        if n >= rate.count:
+            oldest = window.filter(concurrency_key=key).order_by("queued_at").values_list("queued_at", flat=True)
+            due.filter(concurrency_key=key).update(due_at=oldest[n - rate.count] + timedelta(seconds=rate.seconds))
+    return {key: rate.count - started.get(key, 0) for key in set(due.values_list("concurrency_key", flat=True))}
+
+
+def _candidates(
+    due, pool: str, free: int, now: datetime, room: dict[str, int] | None = None
+) -> list[tuple[int, int, str, int]]:
+    """Up to ``free`` due steps in admission order, none past its key's limit or its key's rate (``room``: the
+    starts each key has left), counting the ones taken here."""
     order = _order(pool, now)
     if not due.exclude(concurrency_key="").exists():  # no keys: no per-key counts to take
         return list(due.order_by(*order).values_list("id", "run_id", "path", "attempt")[:free])
@@ -170,11 +189,13 @@ def _candidates(due, pool: str, free: int, now: datetime) -> list[tuple[int, int
             seen.add(sr_id)
             if key:
                 n = counts.setdefault(key, held)
-                if n >= (limit or 1) or key in full:
+                if n >= (limit or 1) or key in full or (room is not None and room.get(key, 0) <= 0):
                     full.add(key)
                     continue
                 counts[key] = n + 1
-                if n + 1 >= (limit or 1):
+                if room is not None:
+                    room[key] = room.get(key, 0) - 1
+                if n + 1 >= (limit or 1) or (room is not None and room[key] <= 0):
                     full.add(key)
             taken.append((sr_id, run_id, path, attempt))
     return taken
