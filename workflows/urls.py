@@ -3,7 +3,7 @@
 
 from django.urls import path, re_path
 
-from .web import api, metrics, schedule_views, schedules, views
+from .web import api, metrics, pools_api, pools_views, schedule_views, schedules, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -17,7 +17,10 @@ urlpatterns = [
     path("schedules/<int:schedule_id>/<str:action>/", schedule_views.schedule_action, name="schedule-action"),
     path("metrics", metrics.scrape, name="metrics"),  # Prometheus, opt-in (WORKFLOWS["METRICS"])
     # JSON API
+    path("pools/", pools_views.pools, name="pools"),
     path("api/", api.index, name="api"),
+    path("api/pools/", pools_api.pools, name="api-pools"),
+    path("api/pools/<str:name>/", pools_api.pool, name="api-pool"),
     path("api/workflows/", api.workflows, name="api-workflows"),
     path("api/workflows/<str:name>/", api.workflow, name="api-workflow"),
     path("api/workflows/<str:name>/runs/", api.workflow_runs, name="api-workflow-runs"),

@@ -18,13 +18,14 @@ from django.urls import reverse
 from .. import engine
 from ..definition import registry
 from ..store import values
-from ..store.models import Run, RunEvent, StepRun
+from ..store.models import RUN_ACTIVE, Run, RunEvent, StepRun
 from . import queries, throttle
 from .endpoints import ApiError, endpoint, error
 from .endpoints import body as _body
 from .endpoints import int_param as _int_param
 from .endpoints import string as _string
 from .permissions import can_operate
+from .pools_api import waits_of
 
 EVENTS_LIMIT = 500
 
@@ -81,6 +82,8 @@ def run_json(run: Run, user: Any = None, detail: bool = False) -> dict[str, Any]
             traceback=run.traceback,
             state=run.state,
             last_seq=run.last_seq,
+            priority=run.priority,
+            waiting=waits_of(run) if run.status in RUN_ACTIVE else [],
             usage=run.usage,
             steps=queries.step_rows(run),
             related=queries.related_runs(run, user),
@@ -166,26 +169,34 @@ def workflow(request: HttpRequest, name: str) -> JsonResponse:
 
 @endpoint("GET", "POST")
 def workflow_runs(request: HttpRequest, name: str) -> JsonResponse:
-    """GET: the workflow's runs (as ``/api/runs/?workflow=``). POST ``{"input", "idempotency_key"}``: start one;
-    or ``{"input", "debounce": {"key", "seconds", "max_wait"?}}``: 202, the run its key's starts collapse into."""
+    """GET: the workflow's runs (as ``/api/runs/?workflow=``). POST ``{"input", "idempotency_key", "priority"}``:
+    start one; or ``{"input", "debounce": {"key", "seconds", "max_wait"?}}``: 202, the run its key's starts collapse
+    into."""
     if request.method != "POST":
         if queries.workflow_info(name) is None:
             raise ApiError(404, f"No workflow named {name!r}")
         return _list_runs(request, workflow=name)
     throttle.check(request, "start")
     data = _body(request)
-    unknown = sorted(set(data) - {"input", "idempotency_key", "debounce"})
+    unknown = sorted(set(data) - {"input", "idempotency_key", "priority", "debounce"})
     if unknown:
-        raise ApiError(400, f"Unknown field(s) {', '.join(unknown)}: send input and idempotency_key")
+        raise ApiError(
+            400, f"Unknown field(s) {', '.join(unknown)}: send input, idempotency_key or debounce, and priority"
+        )
     flow = registry.get(name)
     if "debounce" in data:
-        started = engine.start(flow, data.get("input"), user=request.user, debounce=_debounce(data["debounce"]))
+        started = engine.start(
+            flow, data.get("input"), user=request.user, debounce=_debounce(data["debounce"]),
+            priority=data.get("priority"),
+        )  # fmt: skip
         run = Run.objects.select_related("workflow", "created_by").get(pk=started.pk)  # the user's own key
         return JsonResponse(run_json(run, request.user, detail=True), status=202)
     key = _string(data, "idempotency_key")
     mine = {"workflow__name": name, "idempotency_scope": str(request.user.pk), "idempotency_key": key}
     existed = bool(key) and "\x00" not in key and Run.objects.filter(**mine).exists()  # keys are per user
-    started = engine.start(flow, data.get("input"), user=request.user, idempotency_key=key)
+    started = engine.start(
+        flow, data.get("input"), user=request.user, idempotency_key=key, priority=data.get("priority")
+    )
     run = Run.objects.visible_to(request.user).select_related("workflow", "created_by").filter(pk=started.pk).first()
     if run is None:
         raise ApiError(409, "A run with this idempotency key already exists (started by someone else)")
