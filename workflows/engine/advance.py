@@ -151,7 +151,7 @@ def spawn(
     nested workflow starts its child run. With ``ref`` the row refers to where ``data`` is stored (its ``input``
     column stays null; the object keeps the value, for a worker that runs it at once). Its concurrency key is
     computed here, once (an error in the key function fails the run)."""
-    if run.status not in RUN_ACTIVE:
+    if run.status not in RUN_ACTIVE and not hook:  # a hook's run has ended: that is when hooks are made
         return None  # an earlier node's key function failed the run
     now = timezone.now()
     try:
