@@ -27,6 +27,11 @@ def _noop(ctx: StepContext, data: Num) -> Num:
     return data
 
 
+def key_of(c) -> str:
+    """The ``bench_keyed`` pool's concurrency key (bench.admission): one of 1,000 tenants."""
+    return f"tenant-{c.data.value}"
+
+
 def _stamp(ctx: StepContext, data: dict) -> dict:
     began = time.time()
     return {"i": data.get("i", 0) + 1, "began": began, "returned": time.time()}
@@ -71,3 +76,7 @@ loop = (  # storage: a run of exactly n sequential steps (one row per iteration)
     .dountil(tick, lambda c: c.iteration >= c.run_input.value, max_iterations=100_000)
     .commit()
 )
+
+# admission with and without concurrency keys (bench.admission)
+Workflow("bench-admit-plain", input=Num).then(step(_noop, id="admit_plain", pool="bench_plain")).commit()
+Workflow("bench-admit-keyed", input=Num).then(step(_noop, id="admit_keyed", pool="bench_keyed")).commit()

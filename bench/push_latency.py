@@ -22,12 +22,13 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
+
+from bench.live_site import live_site  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -67,46 +68,19 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="push-latency-"))
-    redis_proc = None
-    if not os.environ.get("REDIS_URL"):
-        from workflows.devserver import redis_server
+    with live_site("push-latency") as site:
+        measure(args, site)
 
-        redis_proc, os.environ["REDIS_URL"] = redis_server.start(work / "redis", appendonly=False)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="project.settings",
-        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}",
-        WORKFLOWS_VAR_DIR=str(work),
-        WORKFLOWS_LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    import django
 
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
+def measure(args: argparse.Namespace, site) -> None:
     from django.db import transaction
-    from pydantic import BaseModel
 
-    from tests.integration.live_fixtures import Stack, free_port, session_cookie
-    from workflows import StepContext, Workflow, step
+    from tests.integration.live_fixtures import Stack, free_port
     from workflows.conf import live as live_setting
     from workflows.engine import appends, publication
 
-    call_command("migrate", verbosity=0)
-    user = get_user_model().objects.create_user("bench", password="bench-password-1")
-    cookie = session_cookie(user)
-
-    class Num(BaseModel):
-        value: int
-
-    @step
-    def idle(ctx: StepContext, data: Num) -> Num:
-        return data
-
-    run = Workflow("push-latency", input=Num).then(idle).commit().start({"value": 0}, user=user)  # stays pending
-
-    stack = Stack(env=dict(os.environ), log_dir=work)
+    run, cookie = site.run, site.cookie
+    stack = Stack(env=dict(os.environ), log_dir=site.work)
     port = free_port()
     try:
         stack.daphne(port)
@@ -135,10 +109,6 @@ def main() -> None:
         received = {int(i): float(t) for i, t in (line.split() for line in out.splitlines() if line.strip())}
     finally:
         stack.stop_all(show_logs=False)
-        if redis_proc is not None:
-            from workflows.devserver import redis_server
-
-            redis_server.stop(redis_proc)
 
     measured = range(args.warmup, total)
     missing = [i for i in measured if i not in received]

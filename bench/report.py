@@ -182,6 +182,15 @@ def rows(results: dict) -> list[tuple[str, str, dict[str, str], str]]:
 
     per_db(sec, "bytes stored per byte of user data: 10-step chain passing a 1 MB value along", "≤ 2",
            amplification)  # fmt: skip
+    keys = next((_get(results["db"].get(db), "admission", "keys") for db in dbs), None) or 1000
+    sec = f"Admission: {keys:,} distinct concurrency keys, {keys * 2:,} pending steps (one process, no workers)"
+    per_db(
+        sec, "pass admitting 10 steps without keys: ms", "", lambda p: cell(scenario(p, "admission")["plain"], " ms")
+    )
+    per_db(sec, "pass admitting 10 steps, key_limit=1 per key: ms", "",
+           lambda p: cell(scenario(p, "admission")["keyed"], " ms"))  # fmt: skip
+    per_db(sec, f"pass over {keys:,} steps whose keys are all at their limit (admits none): ms", "",
+           lambda p: cell(scenario(p, "admission")["blocked"], " ms"))  # fmt: skip
 
     n_runs = None
     for db in dbs:

@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): every benchmark, on SQLite and PostgreSQL, in one table.
 
     .venv/bin/python -m bench [--db sqlite,postgresql] [--reps 3] [--size full|tiny]
-                              [--only throughput,scale,pages,push,peers,profile] [--no-install] [--no-docs]
+                              [--only throughput,scale,pages,admission,push,peers,profile] [--no-install] [--no-docs]
 
 Starts an embedded Redis (``workflows.redis_server``) and, for PostgreSQL, a throwaway cluster
 (``tests.pgcluster``; fsync and synchronous_commit are off there, as in the test suite). Each scenario runs in
@@ -39,13 +39,14 @@ from .services import BASE_DIR, start_postgres, start_redis, stop_postgres, stop
 RESULTS = BASE_DIR / "bench" / "results"
 DOCS = BASE_DIR / "README.md"
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
-SCENARIOS = ["throughput", "scale", "pages", "push", "peers", "profile"]
+SCENARIOS = ["throughput", "scale", "pages", "admission", "push", "peers", "profile"]
 
 SIZES = {
     "full": {
         "throughput": {"runs": 200, "handoff_runs": 20, "worker_classes": ["SimpleWorker", "Worker"]},
         "scale": {"chain_runs": 5, "foreach_items": 1000, "storage_sizes": [10, 100, 1000]},
         "pages": {"runs": 100_000, "requests": 10, "big_items": 1000},
+        "admission": {"keys": 1000, "passes": 20},
         "push": {"events": 1000, "rate": 200, "warmup": 50},
         "peers": {"runs": 200},
         "profile": {"runs": 40},
@@ -54,6 +55,7 @@ SIZES = {
         "throughput": {"runs": 6, "handoff_runs": 2, "worker_classes": ["SimpleWorker"]},
         "scale": {"chain_runs": 1, "foreach_items": 20, "storage_sizes": [2, 4, 8]},
         "pages": {"runs": 300, "requests": 2, "big_items": 20},
+        "admission": {"keys": 20, "passes": 3},
         "push": {"events": 20, "rate": 0, "warmup": 5},
         "peers": {"runs": 5},
         "profile": {"runs": 3},
@@ -219,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 results["db"][db] = {name: {"error": f"no {db}: {exc}"} for name in SCENARIOS}
         for db, databases in servers.items():
-            for name in ("throughput", "scale", "pages"):
+            for name in ("throughput", "scale", "pages", "admission"):
                 if name not in only:
                     continue
                 say(f"{db}: {name}")

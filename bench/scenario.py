@@ -21,6 +21,7 @@ SCENARIOS = {
     "scale": "bench.scale",  # per-step overhead (chain vs foreach), bytes stored per step
     "pages": "bench.pages",  # dashboard response times with 100,000 runs
     "profile": "bench.profile",  # the hot path under pyinstrument, and queries per transition
+    "admission": "bench.admission",  # admission passes with 1,000 distinct concurrency keys
 }
 
 

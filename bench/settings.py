@@ -15,6 +15,15 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]  # testserver: django.t
 
 WORKFLOWS = {
     **WORKFLOWS,
-    "POOLS": {"default": {"queue": "default", "max_parallel": 10}},
+    "POOLS": {
+        "default": {"queue": "default", "max_parallel": 10},
+        "bench_plain": {"queue": "default", "max_parallel": 10},  # bench.admission
+        "bench_keyed": {
+            "queue": "default",
+            "max_parallel": 10,
+            "concurrency_key": "bench.flows.key_of",
+            "key_limit": 1,
+        },
+    },
     "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.SimpleWorker"),
 }

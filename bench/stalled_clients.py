@@ -16,12 +16,13 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
+
+from bench.live_site import live_site  # noqa: E402
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -77,47 +78,20 @@ def main() -> None:
     parser.add_argument("--live", type=int, default=200, help="events appended while the clients are stalled")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="stalled-clients-"))
-    redis_proc = None
-    if not os.environ.get("REDIS_URL"):
-        from workflows.devserver import redis_server
+    with live_site("stalled-clients") as site:
+        measure(args, site)
 
-        redis_proc, os.environ["REDIS_URL"] = redis_server.start(work / "redis", appendonly=False)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="project.settings",
-        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}",
-        WORKFLOWS_VAR_DIR=str(work),
-        WORKFLOWS_LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    import django
 
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from pydantic import BaseModel
-
-    from tests.integration.live_fixtures import Stack, free_port, session_cookie
-    from workflows import StepContext, Workflow, step
+def measure(args: argparse.Namespace, site) -> None:
+    from tests.integration.live_fixtures import Stack, free_port
     from workflows.engine import appends
 
-    call_command("migrate", verbosity=0)
-    user = get_user_model().objects.create_user("bench", password="bench-password-1")
-    cookie = session_cookie(user)
-
-    class Num(BaseModel):
-        value: int
-
-    @step
-    def idle(ctx: StepContext, data: Num) -> Num:
-        return data
-
-    run = Workflow("stalled-clients", input=Num).then(idle).commit().start({"value": 0}, user=user)  # stays pending
+    run = site.run
     blob = "x" * (args.event_kb * 1000)
     for i in range(args.events):
         appends.record(run.pk, "bench", "", i=i, blob=blob)
 
-    stack = Stack(env=dict(os.environ), log_dir=work)
+    stack = Stack(env=dict(os.environ), log_dir=site.work)
     port = free_port()
     sockets = []
     try:
@@ -125,7 +99,7 @@ def main() -> None:
         pid = daphne.popen.pid
         time.sleep(2)
         before = memory_mb(pid)
-        sockets = [stalled_client(port, cookie, run.pk) for _ in range(args.clients)]
+        sockets = [stalled_client(port, site.cookie, run.pk) for _ in range(args.clients)]
         for i in range(args.live):
             appends.record(run.pk, "bench", "", i=args.events + i, blob=blob)
         after = settle(pid)
@@ -133,10 +107,6 @@ def main() -> None:
         for s in sockets:
             s.close()
         stack.stop_all(show_logs=False)
-        if redis_proc is not None:
-            from workflows.devserver import redis_server
-
-            redis_server.stop(redis_proc)
     journal_mb = (args.events + args.live) * args.event_kb / 1000
     print(
         f"{args.clients} stalled clients on one run of {args.events}+{args.live} events x {args.event_kb} kB "

@@ -25,6 +25,13 @@ def user(django_user_model):
     return django_user_model.objects.create_user("alice", password="pw-alice-123")
 
 
+@pytest.fixture
+def api(client, user):
+    """A test client logged in as ``user``."""
+    client.force_login(user)
+    return client
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip a test whose tool is missing, saying why; under CI=true fail instead: CI must run every test."""
     if os.environ.get("CI", "").lower() == "true":

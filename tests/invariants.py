@@ -108,3 +108,10 @@ def executions(run_id: int) -> dict[str, list[int]]:
     for path, attempt in StepExecution.objects.filter(run_id=run_id).order_by("id").values_list("path", "attempt"):
         out.setdefault(path, []).append(attempt)
     return out
+
+
+def row_counts() -> tuple[int, ...]:
+    """Runs, step rows, journal events and inbound events: unchanged by a rejected input."""
+    from workflows.models import InboundEvent, Run
+
+    return Run.objects.count(), StepRun.objects.count(), RunEvent.objects.count(), InboundEvent.objects.count()

@@ -38,6 +38,19 @@ WORKFLOWS = {
     "POOLS": {
         "default": {"queue": "default", "max_parallel": 10},
         "narrow": {"queue": "default", "max_parallel": 3},
+        # flow control (tests/testapp/flow_control_flows.py)
+        "single": {"queue": "default", "max_parallel": 1},
+        "tenants": {"queue": "default", "max_parallel": 4},
+        "rated": {"queue": "default", "max_parallel": 10, "rate": "2/3s"},
+        "slow_rate": {"queue": "default", "max_parallel": 10, "rate": "1/10s"},
+        "budget": {"queue": "default", "max_parallel": 5, "tokens": "1/h"},
+        "key_rated": {"queue": "default", "max_parallel": 10, "key_rate": "2/h"},
+        "pooled_keys": {
+            "queue": "default",
+            "max_parallel": 4,
+            "key_limit": 1,
+            "concurrency_key": "tests.testapp.flow_control_flows.tenant_of",
+        },
     },
     "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.SimpleWorker"),
     "HEARTBEAT_SECONDS": 0.2,

@@ -293,8 +293,38 @@ class WorkflowVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Pool)
-class PoolAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["name", "max_parallel", "busy"]
+class PoolAdmin(admin.ModelAdmin):
+    """Pools change at runtime here (through ``engine.pool_control``): ``limit`` (empty: the settings'
+    ``max_parallel``) and ``paused``; every process sees the change at its next admission."""
+
+    list_display = ["name", "max_parallel", "limit", "paused", "busy"]
+    list_editable = ["limit", "paused"]
+    fields = ["name", "max_parallel", "limit", "paused"]
+    readonly_fields = ["name", "max_parallel"]
+    actions = ["pause_pools", "resume_pools"]
+
+    def has_add_permission(self, request, obj=None):
+        return False  # pools are named in settings
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        try:
+            engine.pool_control.set_limit(obj.name, obj.limit)
+            (engine.pool_control.pause if obj.paused else engine.pool_control.resume)(obj.name)
+        except WorkflowsError as exc:
+            messages.error(request, str(exc))
+
+    @admin.action(description="Pause the selected pools")
+    def pause_pools(self, request, queryset):
+        for name in queryset.values_list("name", flat=True):
+            engine.pool_control.pause(name)
+
+    @admin.action(description="Resume the selected pools")
+    def resume_pools(self, request, queryset):
+        for name in queryset.values_list("name", flat=True):
+            engine.pool_control.resume(name)
 
     @admin.display(description="queued + running")
     def busy(self, obj):

@@ -8,6 +8,7 @@ check with its fix. ``get("LEASE_SECONDS")`` reads one value.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from pydantic import (
     field_validator,
 )
 
+from .definition.rates import parse_rate
 from .exceptions import WorkflowDefinitionError
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -37,10 +39,32 @@ class _Section(BaseModel):
 
 
 class PoolSettings(_Section):
-    """A pool: at most ``max_parallel`` of its steps queued or running at once, on the RQ queue ``queue``."""
+    """A pool: at most ``max_parallel`` of its steps queued or running at once, on the RQ queue ``queue``;
+    optionally at most ``key_limit`` of them per ``concurrency_key``, ``rate`` started and ``tokens`` used per
+    period (see the README's "Flow control")."""
 
     queue: str | None = None  # default: the pool's name
-    max_parallel: PositiveInt = 10
+    max_parallel: PositiveInt = 10  # the default; changed at runtime from the dashboard, admin or API
+    concurrency_key: Callable[..., Any] | str | None = None  # fn(c) or its dotted path: the key of each step
+    key_limit: PositiveInt | None = None  # slots one key may hold (for steps that name no limit of their own)
+    rate: str | None = None  # steps started per period, e.g. "60/m"
+    key_rate: str | None = None  # steps of one concurrency key started per period, e.g. "10/m"
+    tokens: str | None = None  # agent tokens (input + output) per period, e.g. "200000/h"
+
+    @field_validator("rate", "key_rate", "tokens")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_rate(value)
+            except WorkflowDefinitionError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def key_fn(self) -> Callable[..., Any] | None:
+        key = self.concurrency_key
+        return import_string(key) if isinstance(key, str) else key
 
 
 class LiveSettings(_Section):
@@ -104,6 +128,7 @@ class WorkflowsSettings(_Section):
     DEFAULT_TIMEOUT: PositiveFloat | None = None
     SCHEDULE_CATCHUP_MAX: PositiveInt = 10  # catchup="all": at most this many missed due times fire (the latest)
     SCHEDULE_GRACE_SECONDS: NonNegativeFloat = 60.0  # a due time fired this late is still on time, not "missed"
+    PRIORITY_AGING_SECONDS: PositiveFloat = 60.0  # a step pending this long goes before any priority (no starvation)
     SQLITE_CHECK: Literal["warn", "off"] = "warn"  # the system check on plain SQLite with worker processes
     MAX_JSON_DEPTH: PositiveInt = 64  # nesting of user-sent JSON (inputs, resume data, events, bodies, frames)
     MAX_INPUT_BYTES: PositiveInt = 1 << 20  # size of a run's input, resume data or event payload as JSON; API bodies

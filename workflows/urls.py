@@ -3,7 +3,7 @@
 
 from django.urls import include, path
 
-from .web import api, metrics, schedule_views, tokens, views
+from .web import api, metrics, pools_views, schedule_views, tokens, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
     path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule"),
     path("schedules/<int:schedule_id>/<str:action>/", schedule_views.schedule_action, name="schedule-action"),
     path("metrics", metrics.scrape, name="metrics"),  # Prometheus, opt-in (WORKFLOWS["METRICS"])
+    path("pools/", pools_views.pools, name="pools"),  # pools: limits, pause, what waits
     path("tokens/", tokens.tokens_page, name="tokens"),  # API tokens: create, list, revoke
     path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("api/", include(api.urlpatterns())),  # JSON API (web/api): names api, api-runs, api-run…

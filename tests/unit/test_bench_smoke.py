@@ -14,8 +14,9 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 @pytest.mark.integration
 def test_bench__tiny_run_prints_and_saves_the_table(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
-    cmd = [sys.executable, "-m", "bench", "--size", "tiny", "--db", "sqlite", "--only", "throughput,scale,pages,push",
-           "--no-install", "--no-docs", "--results", str(tmp_path)]  # fmt: skip
+    cmd = [sys.executable, "-m", "bench", "--size", "tiny", "--db", "sqlite", "--only",
+           "throughput,scale,pages,admission,push", "--no-install", "--no-docs",
+           "--results", str(tmp_path)]  # fmt: skip
     proc = subprocess.run(cmd, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -23,7 +24,8 @@ def test_bench__tiny_run_prints_and_saves_the_table(tmp_path):
     assert table in proc.stdout
     for row in ("workflows ÷ raw RQ, SimpleWorker", "step returns → next step starts", "commit → client has the frame",
                 "10-step chain", "bytes stored per step", "runs list (/runs/)",
-                "bytes stored per byte of user data"):  # fmt: skip
+                "bytes stored per byte of user data",
+                "pass admitting 10 steps, key_limit=1 per key"):  # fmt: skip
         assert row in table, row
     results = json.loads((tmp_path / "latest.json").read_text())
     sqlite = results["db"]["sqlite"]

@@ -14,11 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.invariants import row_counts
 from tests.testapp import flows
 from tests.testapp import hardening_flows as hf
 from tests.unit.test_consumer import WS, aio
 from workflows import WorkflowsError
-from workflows.models import InboundEvent, Run, RunEvent, StepRun
+from workflows.models import Run
 from workflows.testing import drain
 
 pytestmark = pytest.mark.usefixtures("engine_db")
@@ -61,10 +62,6 @@ odd_values = (
 )
 
 
-def counts() -> tuple[int, ...]:
-    return Run.objects.count(), StepRun.objects.count(), RunEvent.objects.count(), InboundEvent.objects.count()
-
-
 def as_text(value) -> str:
     """JSON text for a value, NaN and Infinity as Python writes them; None when JSON text cannot hold it."""
     try:
@@ -82,13 +79,13 @@ def waiting(user):
 
 
 def _python_call(call, data) -> None:
-    before = counts()
+    before = row_counts()
     try:
         call(data)
     except WorkflowsError:
-        assert counts() == before  # rejected: nothing written
+        assert row_counts() == before  # rejected: nothing written
     else:
-        assert counts() != before
+        assert row_counts() != before
 
 
 def test_fuzz__python_api_start_resume_and_send_event(user, waiting):
@@ -112,7 +109,7 @@ def _api_answer_is_sane(response, before) -> None:
     body = response.json()
     if response.status_code >= 400:
         assert 400 <= response.status_code < 500 and isinstance(body["error"], str), body
-        assert counts() == before
+        assert row_counts() == before
 
 
 def test_fuzz__json_api_start_resume_and_send_event(client, user, waiting):
@@ -144,7 +141,7 @@ def test_fuzz__json_api_start_resume_and_send_event(client, user, waiting):
             text = text[: len(text) // 2]
         elif garble == "nan":
             text = text.replace("null", "NaN", 1)
-        before = counts()
+        before = row_counts()
         _api_answer_is_sane(client.post(url, text, content_type="application/json"), before)
 
     check()

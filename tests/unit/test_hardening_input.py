@@ -7,9 +7,10 @@ import json
 
 import pytest
 
+from tests.invariants import row_counts
 from tests.testapp import hardening_flows as hf
 from workflows import InvalidInput
-from workflows.models import InboundEvent, Run, RunEvent, StepRun
+from workflows.models import Run
 from workflows.testing import drain
 
 pytestmark = pytest.mark.usefixtures("engine_db")
@@ -22,16 +23,6 @@ def nested(depth: int):
     for _ in range(depth - 1):
         value = [value]
     return value
-
-
-def counts() -> tuple[int, ...]:
-    return Run.objects.count(), StepRun.objects.count(), RunEvent.objects.count(), InboundEvent.objects.count()
-
-
-@pytest.fixture
-def api(client, user):
-    client.force_login(user)
-    return client
 
 
 def post_json(client, url: str, text: str):
@@ -51,7 +42,7 @@ def suspended(user):
 
 
 def test_limits__json_100000_levels_deep_is_400_on_every_api_endpoint_and_changes_nothing(api, suspended):
-    before = counts()
+    before = row_counts()
     for url in (
         "/api/workflows/anything/runs/",
         f"/api/runs/{suspended.pk}/resume/",
@@ -61,7 +52,7 @@ def test_limits__json_100000_levels_deep_is_400_on_every_api_endpoint_and_change
         response = post_json(api, url, '{"input": ' + DEEP_TEXT + "}")
         assert response.status_code == 400, (url, response.content[:200])
         assert "Nested deeper than" in response.json()["error"]
-    assert counts() == before
+    assert row_counts() == before
 
 
 def test_limits__any_input_deeper_than_max_json_depth_is_invalid_input_not_a_serializer_error(api, settings):
@@ -78,12 +69,12 @@ def test_limits__any_input_deeper_than_max_json_depth_is_invalid_input_not_a_ser
 
 
 def test_limits__resume_and_events_bound_depth_in_the_python_api_too(suspended):
-    before = counts()
+    before = row_counts()
     with pytest.raises(InvalidInput, match="Nested deeper"):
         suspended.resume(data=nested(900))
     with pytest.raises(InvalidInput, match="Nested deeper"):
         suspended.send_event("go", nested(900))
-    assert counts() == before
+    assert row_counts() == before
 
 
 def test_limits__input_over_max_input_bytes_is_rejected(api, settings):
@@ -132,20 +123,20 @@ def test_limits__nan_in_a_form_number_field_is_a_form_error(api):
 
 
 def test_limits__non_finite_resume_data_and_events_are_rejected(suspended, api):
-    before = counts()
+    before = row_counts()
     with pytest.raises(InvalidInput, match="finite"):
         suspended.resume(data={"v": float("nan")})
     with pytest.raises(InvalidInput, match="finite"):
         suspended.send_event("go", [float("inf")])
     assert post_json(api, f"/api/runs/{suspended.pk}/resume/", '{"data": NaN}').status_code == 400
-    assert counts() == before
+    assert row_counts() == before
 
 
 # --- 5. NUL characters ----------------------------------------------------------------------------------------
 
 
 def test_nul__in_input_keys_and_idempotency_keys_is_rejected_before_the_database(api, suspended):
-    before = counts()
+    before = row_counts()
     for bad in ({"a": "x\x00y"}, {"a\x00": 1}, ["\x00"]):
         with pytest.raises(InvalidInput, match="NUL"):
             hf.anything.start(bad)
@@ -160,7 +151,7 @@ def test_nul__in_input_keys_and_idempotency_keys_is_rejected_before_the_database
     assert post_json(api, f"/api/runs/{suspended.pk}/send-event/", json.dumps({"name": "go\x00"})).status_code == 400
     response = api.post("/workflows/anything/", {"input": '"a\\u0000b"', "idempotency_key": "x\x00"})
     assert response.status_code == 400
-    assert counts() == before
+    assert row_counts() == before
 
 
 def test_nul__in_filters_and_urls_is_400_or_404_not_a_database_error(api, suspended):

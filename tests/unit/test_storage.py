@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from bench.storage import json_bytes, table_bytes, value_of_size
+from tests.invariants import row_counts
 from tests.testapp import storage_flows as sf
 from workflows import InvalidInput
-from workflows.models import InboundEvent, Run, RunEvent, StepRun
+from workflows.models import Run, RunEvent, StepRun
 from workflows.testing import drain
 
 pytestmark = pytest.mark.usefixtures("engine_db")
@@ -21,16 +22,6 @@ def finished(run: Run) -> Run:
     drain()
     run.refresh_from_db()
     return run
-
-
-def counts() -> tuple[int, ...]:
-    return Run.objects.count(), StepRun.objects.count(), RunEvent.objects.count(), InboundEvent.objects.count()
-
-
-@pytest.fixture
-def api(client, user):
-    client.force_login(user)
-    return client
 
 
 def test_ratio__a_10_step_chain_passing_1_mb_along_stores_at_most_2_bytes_per_byte_of_input():
@@ -161,12 +152,12 @@ def test_cap__an_event_over_max_event_bytes_is_invalid_input_and_changes_nothing
     settings.WORKFLOWS = {**settings.WORKFLOWS, "MAX_EVENT_BYTES": 1000}
     run = finished(sf.wait_big.start({"x": 1}, user=user))
     assert run.status == "waiting"
-    before = counts()
+    before = row_counts()
     with pytest.raises(InvalidInput, match="MAX_EVENT_BYTES"):
         run.send_event("go", value_of_size(2000))
     answer = api.post(f"/api/runs/{run.pk}/send-event/", {"name": "go", "data": value_of_size(2000)},
                       content_type="application/json")  # fmt: skip
     assert answer.status_code == 400 and "MAX_EVENT_BYTES" in answer.json()["error"]
-    assert counts() == before
+    assert row_counts() == before
     run.send_event("go", {"small": True})
     assert finished(run).status == "succeeded"

@@ -65,6 +65,8 @@ def agent_step(
     max_tokens_per_run: int | None = None,
     input: Any = None,
     description: str | None = None,
+    concurrency_key: Callable[[Context], Any] | None = None,
+    key_limit: int | None = None,
 ) -> Step:
     """A step that runs ``agent`` on ``prompt(c)``; its output is the agent's (validated against ``output``).
 
@@ -150,7 +152,8 @@ def agent_step(
         payload = min(recorder.asked, key=lambda a: a[0])[1]
         ctx.suspend(payload, label=f"approve {payload['tool']}")
 
-    made = step(body, id=id, retries=retries, backoff=backoff, timeout=timeout, pool=pool, resume=Decision)
+    made = step(body, id=id, retries=retries, backoff=backoff, timeout=timeout, pool=pool, resume=Decision,
+                concurrency_key=concurrency_key, key_limit=key_limit)  # fmt: skip
     return replace(
         made,
         input=made.input if input is None else type(made.input)(input),

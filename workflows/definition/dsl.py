@@ -15,7 +15,7 @@ from . import ports, registry
 from .graph import compile_graph
 from .schedule import Schedule, check_schedules
 from .schema import TypeSpec
-from .step import ID_RE, Step
+from .step import ID_RE, Step, check_key
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,31}$")
@@ -52,6 +52,9 @@ class Workflow:
         on_success: Step | Workflow | None = None,
         on_failure: Step | Workflow | None = None,
         on_finish: Step | Workflow | None = None,
+        priority: int = 0,
+        concurrency_key: Callable[..., Any] | None = None,
+        key_limit: int | None = None,
     ) -> None:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise WorkflowDefinitionError(f"Invalid workflow name {name!r}: letters, digits, '_', '.', '-'")
@@ -61,6 +64,12 @@ class Workflow:
             raise WorkflowDefinitionError(
                 f"Workflow {name!r}: invalid version {version!r}: up to 32 letters, digits, '_', '.', '+', '-'"
             )
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise WorkflowDefinitionError(f"Workflow {name!r}: priority must be an integer, got {priority!r}")
+        check_key(f"Workflow {name!r}", concurrency_key, key_limit)
+        self.priority = priority  # its runs' default priority (flow.start(priority=) overrides it)
+        self.concurrency_key = concurrency_key  # the default of its steps that name none
+        self.key_limit = key_limit
         self.name = name
         self.input = TypeSpec(input)
         self.output = TypeSpec(output)
@@ -219,13 +228,19 @@ class Workflow:
         *,
         user: Any = None,
         idempotency_key: str | None = None,
+        priority: int | None = None,
         debounce: tuple[str, float] | tuple[str, float, float] | None = None,
     ):
         """Validate the input and create a Run (InvalidInput creates nothing). Returns the committed Run.
 
+        ``priority`` (default: the workflow's): its steps are admitted before those of lower priority.
         ``debounce=(key, seconds[, max_wait])``: starts with that key collapse into one run, which starts with the
         last input once ``seconds`` pass without another start (or ``max_wait`` after the first one)."""
-        options = {"debounce": debounce} if debounce is not None else {}
+        options: dict[str, Any] = {}
+        if priority is not None:
+            options["priority"] = priority
+        if debounce is not None:
+            options["debounce"] = debounce
         return ports.engine().start(self, data, user=user, idempotency_key=idempotency_key, **options)
 
 

@@ -40,6 +40,8 @@ class Node:
     backoff: Backoff | None
     timeout: float | None
     pool: str | None
+    concurrency_key: Callable[..., Any] | None = None
+    key_limit: int | None = None
 
     @property
     def id(self) -> str:
@@ -69,6 +71,9 @@ class Node:
             "output_schema": schema(self.step.output),
             "resume_schema": schema(self.step.resume),
         }
+        if self.concurrency_key is not None or self.key_limit is not None:  # absent otherwise: versions unchanged
+            data["concurrency_key"] = getattr(self.concurrency_key, "__qualname__", None)
+            data["key_limit"] = self.key_limit
         if readable:
             data["description"] = self.step.description
         return data
@@ -179,6 +184,8 @@ def _node(item: Step | Workflow, workflow: Workflow) -> Node:
         backoff=item.backoff,
         timeout=item.timeout,
         pool=item.pool or workflow.pool,
+        concurrency_key=item.concurrency_key or workflow.concurrency_key,
+        key_limit=item.key_limit if item.key_limit is not None else workflow.key_limit,
     )
 
 

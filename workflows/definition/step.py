@@ -31,6 +31,8 @@ class Step:
     resume: TypeSpec | None = None
     description: str = ""
     is_async: bool = False  # an ``async def`` body: the worker runs it on an event loop of its own
+    concurrency_key: Callable[..., Any] | None = None  # fn(c) -> the key whose slots this step takes
+    key_limit: int | None = None  # at most this many of its key's steps hold slots of its pool at once
     # (suspend_payload, resume data) -> None, raising InvalidInput: checks resume data beyond ``resume``'s type
     check_resume: Callable[[Any, Any], None] | None = None
 
@@ -58,6 +60,8 @@ def step(
     pool: str | None = None,
     resume: Any = None,
     description: str | None = None,
+    concurrency_key: Callable[..., Any] | None = None,
+    key_limit: int | None = None,
 ) -> Any:
     """Declare a step: ``def f(ctx: StepContext, data: In) -> Out`` (or ``async def``); input/output types come
     from the hints."""
@@ -74,6 +78,7 @@ def step(
             raise WorkflowDefinitionError(f"Step {step_id!r}: timeout must be > 0 seconds")
         if len(inspect.signature(func).parameters) < 1:
             raise WorkflowDefinitionError(f"Step {step_id!r} must accept a context argument: f(ctx, data)")
+        check_key(f"Step {step_id!r}", concurrency_key, key_limit)
         data_type, return_type = _types_of(func)
         return Step(
             id=step_id,
@@ -87,6 +92,16 @@ def step(
             resume=TypeSpec(resume) if resume is not None else None,
             description=description if description is not None else inspect.getdoc(func) or "",
             is_async=inspect.iscoroutinefunction(func),
+            concurrency_key=concurrency_key,
+            key_limit=key_limit,
         )
 
     return make(fn) if fn is not None else make
+
+
+def check_key(what: str, key: Any, limit: Any) -> None:
+    """``concurrency_key`` is a function of the context; ``key_limit`` a positive int."""
+    if key is not None and not callable(key):
+        raise WorkflowDefinitionError(f"{what}: concurrency_key must be a function of the context, got {key!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise WorkflowDefinitionError(f"{what}: key_limit must be a positive integer, got {limit!r}")

@@ -10,7 +10,7 @@ Lock order, everywhere: pool row -> run rows by id -> step rows; a parent run be
 run tells its parent about its new status in a transaction of its own, after commit.
 """
 
-from . import core, hooks
+from . import core, hooks, pool_control
 from .actions import cancel, child_changed, fire_timer, restart, resume, retry, send_event, set_state
 from .appends import append, record, step_result
 from .core import error_of, graph_for, traceback_of
@@ -53,6 +53,7 @@ __all__ = [
     "interrupted",
     "lease_expired",
     "mark_requeued",
+    "pool_control",
     "pump",
     "record",
     "restart",

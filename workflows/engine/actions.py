@@ -240,7 +240,7 @@ def _restart_at(source: Run, graph, index: int, input: Any) -> Run:
     with transaction.atomic():
         run = Run.objects.create(
             workflow=source.workflow, version=source.version, input=source.input, created_by_id=source.created_by_id,
-            state=source.state, restarted_from=source,
+            state=source.state, restarted_from=source, priority=source.priority,
         )  # fmt: skip
         run._locked_status = None
         kept = list(

@@ -14,10 +14,20 @@ from ..exceptions import InvalidInput
 from ..store import statements, values
 from ..store.conversations import SUBSTEP_KINDS
 from ..store.journal import Journal
-from ..store.models import InboundEvent, Run, StepRun, StepStatus
+from ..store.models import RUN_ACTIVE, InboundEvent, Run, StepRun, StepStatus
 from ..store.workflow_rows import row_for
 from . import handoff, policy
-from .core import check_output, error_of, fail_run, pump_after_commit, save, set_step, succeed_run, traceback_of
+from .core import (
+    check_output,
+    error_of,
+    fail_run,
+    graph_for,
+    pump_after_commit,
+    save,
+    set_step,
+    succeed_run,
+    traceback_of,
+)
 
 if TYPE_CHECKING:
     from ..definition.dsl import Workflow
@@ -136,13 +146,21 @@ def _consume_stored_event(run: Run, block: Block, data: Any, ref: int | None, jo
 def spawn(
     run: Run, block: Block, node: Node, path: str, data: Any, journal: Journal, *, status: str = StepStatus.PENDING,
     index: int | None = None, released: bool = True, ref: int | None = None, hook: str = "",
-) -> StepRun:  # fmt: skip
+) -> StepRun | None:  # fmt: skip
     """Create a node's row. A released step is ready for its pool (or takes a finishing step's slot at once); a
     nested workflow starts its child run. With ``ref`` the row refers to where ``data`` is stored (its ``input``
-    column stays null; the object keeps the value, for a worker that runs it at once)."""
+    column stays null; the object keeps the value, for a worker that runs it at once). Its concurrency key is
+    computed here, once (an error in the key function fails the run)."""
+    if run.status not in RUN_ACTIVE and not hook:  # a hook's run has ended: that is when hooks are made
+        return None  # an earlier node's key function failed the run
     now = timezone.now()
+    try:
+        key, limit = _key(run, node, data, index) if status == StepStatus.PENDING else ("", None)
+    except Exception as exc:
+        error = {"type": "ConcurrencyKeyError", "message": f"concurrency_key of {path!r}: {exc!r}", "step": path}
+        return fail_run(run, error, traceback_of(exc), journal)
     slot = (
-        handoff.fields_for(journal, policy.pool(node))
+        handoff.fields_for(journal, policy.pool(node), key)
         if released and status == StepStatus.PENDING and node.kind == "step"
         else None
     )
@@ -150,7 +168,8 @@ def spawn(
               "finished_at": now if status == StepStatus.SKIPPED else None, **(slot or {})}  # fmt: skip
     sr = StepRun(
         run=run, block=block.index, path=path, step_id=node.id, kind=node.kind, index=index, pool=policy.pool(node),
-        input=None if ref is not None else data, input_ref=ref, created_at=now, hook=hook, **fields,
+        input=None if ref is not None else data, input_ref=ref, created_at=now, hook=hook, priority=run.priority,
+        concurrency_key=key, key_limit=limit, **fields,
     )  # fmt: skip
     statements.insert(sr)
     sr.input = data
@@ -163,10 +182,24 @@ def spawn(
     return sr
 
 
+def _key(run: Run, node: Node, data: Any, index: int | None) -> tuple[str, int | None]:
+    """(the step's concurrency key, its limit); ("", None) without one. The key function gets a ``Context``
+    whose ``data`` is the step's typed input."""
+    fn, limit = policy.key(node)
+    if fn is None:
+        return "", None
+    graph = graph_for(run)
+    typed = node.step.input.validate(data, "step input")
+    state = graph.state.validate(run.state) if graph.state and run.state is not None else run.state
+    ctx = Context(data=typed, run_input=graph.typed_input(run.input), run_id=run.pk, iteration=index or 1, state=state)
+    value = fn(ctx)
+    return ("", None) if value is None else (str(value)[:200], limit)
+
+
 def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
     """Make a created row runnable: a step into its pool, a nested workflow as a child run."""
     if node.kind == "step":
-        slot = handoff.fields_for(journal, sr.pool)
+        slot = handoff.fields_for(journal, sr.pool, sr.concurrency_key)
         if slot and set_step(sr, (StepStatus.PENDING,), **slot):
             return handoff.taken(journal, sr)
         if sr.due_at is None:
@@ -185,7 +218,9 @@ def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
         return fail_run(run, error_of(exc, sr.path), "", journal)
     StepRun.objects.filter(pk=sr.pk).update(status=StepStatus.RUNNING, started_at=now, due_at=sr.due_at or now)
     sr.status = StepStatus.RUNNING
-    child = create_run(node.workflow, child_input, owner_id=run.created_by_id, parent_step=sr, state=run.state)
+    child = create_run(
+        node.workflow, child_input, owner_id=run.created_by_id, parent_step=sr, state=run.state, priority=run.priority
+    )
     journal.add("step_running", sr.path, attempt=sr.attempt, child_run=child.pk)
 
 
@@ -269,6 +304,7 @@ def create_run(
     state: Any = None,
     workflow_id: int | None = None,
     debounce: dict[str, Any] | None = None,
+    priority: int = 0,
 ) -> Run:
     """Create a run and enter its first block (call inside a transaction). A ``debounce``d run waits, pending
     and without steps, until its window passes (``engine.debounce.fire``)."""
@@ -288,6 +324,7 @@ def create_run(
         idempotency_scope=idempotency_scope,
         parent_step=parent_step,
         state=state,
+        priority=priority,
     )
     statements.insert(run)
     statements.attach_workflow(run, flow.name)  # its name for the journal's publication, without a query

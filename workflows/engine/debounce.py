@@ -54,19 +54,22 @@ def parse(debounce: Any) -> tuple[str, float, float]:
     return key, float(seconds), float(max_wait)
 
 
-def start(flow: Workflow, input_json: Any, *, debounce: Any, owner_id: int | None, scope: str, workflow_id: int) -> Run:
+def start(
+    flow: Workflow, input_json: Any, *, debounce: Any, owner_id: int | None, scope: str, workflow_id: int,
+    priority: int = 0,
+) -> Run:  # fmt: skip
     """The run this start collapses into (its input replaced by this one), or a new one waiting for its window."""
     key, seconds, max_wait = parse(debounce)
     for _ in range(5):
         try:
             with transaction.atomic():
-                return _start(flow, input_json, key, seconds, max_wait, owner_id, scope, workflow_id)
+                return _start(flow, input_json, key, seconds, max_wait, owner_id, scope, workflow_id, priority)
         except IntegrityError:  # a concurrent first start with the key created its row first: join that run
             continue
     raise InvalidInput(f"debounce key {key!r}: too many concurrent starts, try again")
 
 
-def _start(flow, input_json, key, seconds, max_wait, owner_id, scope, workflow_id) -> Run:
+def _start(flow, input_json, key, seconds, max_wait, owner_id, scope, workflow_id, priority) -> Run:
     now = timezone.now()
     row = Debounce.objects.select_for_update().filter(workflow_id=workflow_id, scope=scope, key=key).first()
     if row is not None:
@@ -84,7 +87,7 @@ def _start(flow, input_json, key, seconds, max_wait, owner_id, scope, workflow_i
         row.delete()  # its run was canceled while it waited: this start makes a new one
     due = now + timedelta(seconds=seconds)
     waiting = {"key": key, "due_at": due.isoformat(), "max_wait": max_wait}
-    run = create_run(flow, input_json, owner_id=owner_id, workflow_id=workflow_id, debounce=waiting)
+    run = create_run(flow, input_json, owner_id=owner_id, workflow_id=workflow_id, debounce=waiting, priority=priority)
     Debounce.objects.create(
         workflow_id=workflow_id, scope=scope, key=key, run=run, due_at=due, deadline=now + timedelta(seconds=max_wait)
     )

@@ -39,7 +39,7 @@ def pump(pools: Iterable[str] | None = None) -> int:
     """Admit due pending steps of each pool into its free slots; enqueue them once admitted."""
     admitted = 0
     for name in sorted(pools or conf.pools()):
-        ids = admit(name, conf.pool(name).max_parallel)
+        ids = admit(name, conf.pool(name))
         for sr_id in ids:
             enqueue_after_commit(sr_id, name)
         admitted += len(ids)

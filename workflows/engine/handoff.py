@@ -16,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Exists
 from django.utils import timezone
 
+from .. import conf
 from ..store.journal import Journal
-from ..store.models import StepRun, StepStatus
-from . import dispatch
+from ..store.models import Pool, StepRun, StepStatus
+from . import dispatch, pools
 from .core import running_fields
 
 
@@ -31,17 +33,35 @@ class Slot:
     pool: str
     worker: str | None  # the worker that runs the taker at once; None: the taker is queued
     taker: StepRun | None = None
+    key: str = ""  # only a step of the same concurrency key may take it (that key's count does not change)
+    open: bool = True  # False: the pool's admission decides (paused, limit lowered, rate, higher priority)
 
 
-def offer(journal: Journal, pool: str, worker: str | None) -> Slot:
-    journal.slot = slot = Slot(pool, worker)
+def offer(journal: Journal, pool: str, worker: str | None, key: str = "", priority: int = 0) -> Slot:
+    journal.slot = slot = Slot(pool, worker, key=key, open=bool(pool) and may_hand_over(pool, priority))
     return slot
 
 
-def fields_for(journal: Journal, pool: str) -> dict[str, Any] | None:
-    """The fields that give a ready step of ``pool`` the offered slot; None if there is none for it."""
+def may_hand_over(pool: str, priority: int) -> bool:
+    """Whether a finishing step of ``pool`` may hand its slot on without the pool's admission: not when the pool
+    is paused or holds as many slots as its (lowered) runtime limit, has a rate, or a step of higher priority
+    waits for it."""
+    settings = conf.pools().get(pool)
+    if settings is None or settings.rate or settings.key_rate or settings.tokens:
+        return False
+    higher = StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, priority__gt=priority)
+    row = Pool.objects.filter(name=pool).annotate(higher=Exists(higher)).values_list("paused", "limit", "higher")
+    paused, limit, waits = row.first() or (False, None, higher.exists())  # one query: the row exists once admitted
+    if paused or waits:
+        return False
+    return limit is None or pools.busy(pool) < limit
+
+
+def fields_for(journal: Journal, pool: str, key: str = "") -> dict[str, Any] | None:
+    """The fields that give a ready step of ``pool`` (with concurrency key ``key``) the offered slot; None if
+    there is none for it."""
     slot: Slot | None = journal.slot
-    if slot is None or slot.taker is not None or slot.pool != pool:
+    if slot is None or not slot.open or slot.taker is not None or slot.pool != pool or slot.key != key:
         return None
     now = timezone.now()
     if slot.worker:

@@ -6,10 +6,12 @@ Resolved when a step is created or fails, never stored in the graph: a settings-
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .. import conf
 from ..definition.backoff import Backoff
+from ..exceptions import WorkflowDefinitionError
 
 if TYPE_CHECKING:
     from ..definition.graph import Graph, Node
@@ -20,6 +22,17 @@ def pool(node: Node) -> str:
     if node.kind == "workflow":
         return ""
     return node.pool or conf.get("DEFAULT_POOL")
+
+
+def key(node: Node) -> tuple[Callable[..., Any] | None, int | None]:
+    """The step's concurrency key function and limit: its own, else its workflow's (both in the node), else its
+    pool's settings. A key without a limit anywhere has the limit 1."""
+    if node.kind != "step":
+        return None, None
+    settings = conf.pools().get(pool(node))
+    fn = node.concurrency_key or (settings.key_fn if settings else None)
+    limit = node.key_limit if node.key_limit is not None else (settings.key_limit if settings else None)
+    return fn, (limit or 1) if fn else None
 
 
 def retries(node: Node) -> int:
@@ -40,3 +53,7 @@ def check_commit(graph: Graph) -> None:
         for node in block.nodes:
             if node.kind == "step":
                 conf.pool(pool(node))
+                try:
+                    key(node)  # a pool's concurrency_key named by a dotted path that does not import
+                except ImportError as exc:
+                    raise WorkflowDefinitionError(f"Pool {pool(node)!r}: concurrency_key: {exc}") from exc

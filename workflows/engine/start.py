@@ -18,10 +18,22 @@ if TYPE_CHECKING:
 
 
 def start(
-    flow: Workflow, data: Any, *, user: Any = None, idempotency_key: str | None = None, debounce: Any = None
+    flow: Workflow,
+    data: Any,
+    *,
+    user: Any = None,
+    idempotency_key: str | None = None,
+    priority: int | None = None,
+    debounce: Any = None,
 ) -> Run:
     """A new run, or the run this user (or, without a user, a start without one) made with the same key; with
-    ``debounce``, the run its key's earlier starts are waiting in (``engine.debounce``)."""
+    ``debounce``, the run its key's earlier starts are waiting in (``engine.debounce``). ``priority``: default the
+    workflow's ``priority``."""
+    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+        raise InvalidInput(f"priority must be an integer, got {priority!r}")
+    if priority is not None and not -(2**31) < priority < 2**31:
+        raise InvalidInput("priority must fit in 32 bits")
+    priority = flow.priority if priority is None else priority
     accept(data, "workflow input")
     input_json = storable(validated_input(flow, data), "workflow input")
     if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 255):
@@ -35,8 +47,9 @@ def start(
         if idempotency_key is not None:
             raise InvalidInput("give either idempotency_key or debounce, not both")
         return debounced.start(
-            flow, input_json, debounce=debounce, owner_id=owner, scope=scope, workflow_id=workflow_id
-        )
+            flow, input_json, debounce=debounce, owner_id=owner, scope=scope, workflow_id=workflow_id,
+            priority=priority,
+        )  # fmt: skip
     same_key = {"workflow_id": workflow_id, "idempotency_scope": scope, "idempotency_key": idempotency_key}
     if idempotency_key:
         existing = Run.objects.filter(**same_key).first()
@@ -46,7 +59,7 @@ def start(
         with transaction.atomic():
             return create_run(
                 flow, input_json, owner_id=owner, idempotency_key=idempotency_key, idempotency_scope=scope,
-                workflow_id=workflow_id,
+                workflow_id=workflow_id, priority=priority,
             )  # fmt: skip
     except IntegrityError:
         if idempotency_key:  # a concurrent start with the same key won

@@ -82,7 +82,7 @@ def complete_and_take_next(
         brief = values.brief(output, f"steps/{sr.pk}/output", size)
         journal.add("step_succeeded", sr.path, attempt=sr.attempt, output=brief, duration=sr.duration)
         graph = graph_or_fail(run, journal, sr.path) if run.status in RUN_ACTIVE else None
-        slot = handoff.offer(journal, sr.pool, worker)
+        slot = handoff.offer(journal, sr.pool, worker, sr.concurrency_key, sr.priority)
         if graph and bail:
             succeed_run(run, graph, output, journal, values.output_root(sr))
         elif graph:
@@ -195,6 +195,7 @@ def on_failure(
             run=run, block=sr.block, path=sr.path, step_id=sr.step_id, kind=sr.kind, index=sr.index,
             attempt=sr.attempt + 1, status=StepStatus.PENDING, pool=sr.pool, due_at=due, input_ref=sr.input_ref,
             input=None if sr.input_ref is not None else sr.input, hook=sr.hook,
+            priority=sr.priority, concurrency_key=sr.concurrency_key, key_limit=sr.key_limit,
             resume_data=sr.resume_data, suspend_payload=sr.suspend_payload, label=sr.label,
         )  # fmt: skip
         extra = {"budget": charge.budget, "left": charge.allowed - charge.spent} if charge.infrastructure else {}

@@ -18,7 +18,8 @@ from django.utils import timezone
 from .. import conf
 from ..store.conversations import SUBSTEP_KINDS, AgentMessage
 from ..store.journal import Journal
-from ..store.models import STEP_HOLDS_SLOT, Pool, StepRun, StepStatus
+from ..store.models import StepRun, StepStatus
+from . import pools
 from .core import error_of, lock, pump_after_commit, save, set_step, traceback_of
 
 __all__ = [
@@ -55,12 +56,11 @@ def begin(step_run_id: int, path: str, kind: str, input: Any, pool: str = "") ->
     if parent is None:
         return None
     if pool:
-        Pool.objects.get_or_create(name=pool, defaults={"max_parallel": conf.pool(pool).max_parallel})
+        pools.ensure(pool, conf.pool(pool))
     with transaction.atomic():
-        if pool:  # lock order: pool row, then run rows (as pool admission)
-            list(Pool.objects.select_for_update().filter(name=pool).values_list("name"))
-            busy = StepRun.objects.filter(pool=pool, status__in=STEP_HOLDS_SLOT).count()
-            if busy >= conf.pool(pool).max_parallel:
+        if pool:  # lock order: pool row, then run rows (as pool admission); its runtime limit and pause apply
+            row = pools.lock(pool)
+            if row.paused or pools.busy(pool) >= row.effective_limit:
                 return BUSY
         run = lock(parent.run_id)
         parent = StepRun.objects.filter(pk=step_run_id, status=StepStatus.RUNNING).first()

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0050_schedules'),
+        ('workflows', '0055_admission_controls'),
     ]
 
     operations = [

@@ -117,6 +117,7 @@ class Run(models.Model):
     parent_step = models.ForeignKey(
         "StepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="child_runs"
     )
+    priority = models.IntegerField(default=0, help_text="higher is admitted first (flow.start(priority=))")
     state = models.JSONField(null=True, blank=True, help_text="the run's shared state (Workflow(state=...))")
     restarted_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="restarts"
@@ -254,6 +255,9 @@ class StepRun(models.Model):
     attempt = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
     pool = models.CharField(max_length=100, blank=True)
+    priority = models.IntegerField(default=0, help_text="its run's priority, copied for admission")
+    concurrency_key = models.CharField(max_length=200, blank=True, help_text="computed once, when it became pending")
+    key_limit = models.PositiveIntegerField(null=True, blank=True, help_text="slots its key may hold in its pool")
     input = models.JSONField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
     input_ref = models.PositiveBigIntegerField(
@@ -285,6 +289,9 @@ class StepRun(models.Model):
             models.Index(fields=["pool", "status", "run", "due_at"], name="workflows_steprun_fair"),
             models.Index(fields=["status", "lease_expires_at"], name="workflows_steprun_lease"),
             models.Index(fields=["run", "step_id"], name="workflows_steprun_step"),
+            models.Index(fields=["pool", "concurrency_key", "status"], name="workflows_steprun_key"),
+            models.Index(fields=["pool", "queued_at"], name="workflows_steprun_started"),
+            models.Index(fields=["pool", "status", "priority"], name="workflows_steprun_priority"),
         ]
 
     def __str__(self) -> str:
@@ -350,13 +357,20 @@ class WorkflowVersion(models.Model):
 
 
 class Pool(models.Model):
-    """A pool's row: its lock serialises admissions, so running steps never exceed ``max_parallel``."""
+    """A pool's row: its lock serialises admissions, so running steps never exceed its limit. ``max_parallel`` is
+    the settings' value (kept in sync); ``limit`` and ``paused`` are changed at runtime (``engine.pool_control``)."""
 
     name = models.CharField(max_length=100, primary_key=True)
-    max_parallel = models.PositiveIntegerField(default=10)
+    max_parallel = models.PositiveIntegerField(default=10, help_text="from settings")
+    limit = models.PositiveIntegerField(null=True, blank=True, help_text="set at runtime; empty: max_parallel")
+    paused = models.BooleanField(default=False, help_text="a paused pool admits nothing; running steps finish")
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def effective_limit(self) -> int:
+        return self.max_parallel if self.limit is None else self.limit
 
 
 from .conversations import AgentMessage  # noqa: E402  (a model of this app, in a module of its own)

@@ -79,21 +79,23 @@ def operable_run(user: Any, run_id: int) -> Run:
     return run
 
 
-def start(user: Any, name: str, input: Any, idempotency_key: str | None = None) -> tuple[Run, bool]:
+def start(
+    user: Any, name: str, input: Any, idempotency_key: str | None = None, priority: int | None = None
+) -> tuple[Run, bool]:
     """(the run, whether it is new). A key the user used before for this workflow returns that run; keys are per
     user, so another user's key is neither in the way nor revealed."""
     flow = registry.get(name)
     key = idempotency_key
     mine = {"workflow__name": name, "idempotency_scope": str(user.pk), "idempotency_key": key}
     existed = bool(key) and "\x00" not in key and Run.objects.filter(**mine).exists()
-    started = engine.start(flow, input, user=user, idempotency_key=key)
+    started = engine.start(flow, input, user=user, idempotency_key=key, priority=priority)
     run = Run.objects.visible_to(user).select_related("workflow", "created_by").filter(pk=started.pk).first()
     if run is None:
         raise ServiceError(409, "A run with this idempotency key already exists (started by someone else)")
     return run, not existed
 
 
-def start_debounced(user: Any, name: str, input: Any, debounce: tuple) -> Run:
+def start_debounced(user: Any, name: str, input: Any, debounce: tuple, priority: int | None = None) -> Run:
     """The pending run this user's starts with the debounce key collapse into (``engine.debounce``)."""
-    started = engine.start(registry.get(name), input, user=user, debounce=debounce)
+    started = engine.start(registry.get(name), input, user=user, debounce=debounce, priority=priority)
     return Run.objects.select_related("workflow", "created_by").get(pk=started.pk)

@@ -25,6 +25,7 @@ from ..store.workflow_rows import versions_in_flight
 from . import approvals, drawing, links, queries, schedules, services, throttle
 from .forms import SchemaForm
 from .permissions import can_operate
+from .pools import waits_of
 
 RECENT_RUNS = 12
 LOG_LINES = 500
@@ -259,6 +260,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
         "progress": queries.run_progress(run),
         "scheduled_by": schedules.fire_of(run),  # the schedule and due time that started it, if one did
         "large": large,  # shown on demand: run.js fetches them from the values endpoint
+        "waits": waits_of(run) if run.status in RUN_ACTIVE else [],
         "pretty": {
             "input": None if large["input"] else _pretty(run.input),
             "output": _pretty(run.output) if run.status == RunStatus.SUCCEEDED and not large["output"] else None,

@@ -11,8 +11,8 @@ from ninja import Field, Query, Router, Schema, Status
 
 from ... import engine
 from ...store import values
-from ...store.models import Run, RunEvent, StepRun
-from .. import queries, services, throttle
+from ...store.models import RUN_ACTIVE, Run, RunEvent, StepRun
+from .. import pools, queries, services, throttle
 from . import schemas as s
 
 router = Router(tags=["runs"])
@@ -51,6 +51,8 @@ def run_json(run: Run, user: Any = None, detail: bool = False) -> dict[str, Any]
             traceback=run.traceback,
             state=run.state,
             last_seq=run.last_seq,
+            priority=run.priority,
+            waiting=pools.waits_of(run) if run.status in RUN_ACTIVE else [],
             usage=run.usage,
             steps=queries.step_rows(run),
             related=queries.related_runs(run, user),

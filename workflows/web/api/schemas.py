@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ...store.models import RunStatus, StepStatus
 
@@ -105,6 +105,9 @@ class StartIn(Strict):
         None, min_length=1, max_length=255, description="a key you used before for this workflow returns that run"
     )
     debounce: DebounceIn | None = Field(None, description="instead of an idempotency_key: 202, the waiting run")
+    priority: StrictInt | None = Field(
+        None, description="higher goes first where steps wait for a pool's slot (0 by default; 32-bit)"
+    )
 
 
 # --- runs ------------------------------------------------------------------------------------------------------
@@ -181,8 +184,20 @@ class Suspended(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class Waiting(BaseModel):
+    """A pending step and why it waits."""
+
+    path: str
+    pool: str
+    reason: str = Field(description="paused, rate, backoff, key, pool_full, priority, foreach or admitting")
+    message: str
+    until: dt.datetime | None = Field(description="when it may go, if known")
+
+
 class RunDetailOut(RunOut):
     version: str
+    priority: int
+    waiting: list[Waiting] = Field(description="its pending steps and why each waits (active runs)")
     input: Any
     output: Any
     error: Any

@@ -88,9 +88,7 @@ def start_run(request: HttpRequest, name: str, payload: s.StartIn):
             raise services.ServiceError(400, "Send either an idempotency_key or a debounce, not both")
         d = payload.debounce
         window = (d.key, d.seconds) if d.max_wait is None else (d.key, d.seconds, d.max_wait)
-        return Status(
-            202,
-            run_json(services.start_debounced(request.user, name, payload.input, window), request.user, detail=True),
-        )
-    run, created = services.start(request.user, name, payload.input, payload.idempotency_key)
+        run = services.start_debounced(request.user, name, payload.input, window, payload.priority)
+        return Status(202, run_json(run, request.user, detail=True))
+    run, created = services.start(request.user, name, payload.input, payload.idempotency_key, payload.priority)
     return Status(201 if created else 200, run_json(run, request.user, detail=True))
