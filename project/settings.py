@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_rq",
+    "ninja",  # the API docs page serves its Swagger UI from ninja's static files, not a CDN
     "axes",
     "workflows",
     "examples",

@@ -20,6 +20,7 @@ from . import engine
 from .exceptions import WorkflowsError
 from .store.models import (
     STEP_HOLDS_SLOT,
+    ApiToken,
     InboundEvent,
     Pool,
     Run,
@@ -328,6 +329,24 @@ class PoolAdmin(admin.ModelAdmin):
     @admin.display(description="queued + running")
     def busy(self, obj):
         return StepRun.objects.filter(pool=obj.name, status__in=STEP_HOLDS_SLOT).count()
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Every user's API tokens: see them and revoke (delete) them. Created on the dashboard's Tokens page, where the
+    secret is shown once; only its hash is stored, so none can be added or edited here."""
+
+    list_display = ("name", "user", "prefix", "created_at", "expires_at", "last_used_at")
+    list_filter = ("created_at", "expires_at")
+    search_fields = ("name", "prefix", "user__username")
+    readonly_fields = ("user", "name", "prefix", "created_at", "expires_at", "last_used_at")
+    exclude = ("digest",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 from . import admin_schedules  # noqa: E402,F401  (Schedule and its fires)

@@ -44,11 +44,14 @@ def _trusted(origin: tuple[str, str, int], pattern: str) -> bool:
 def origin_allowed(scope: dict[str, Any]) -> bool:
     """A websocket handshake's ``Origin`` as Django's CSRF check judges a POST's: the same scheme, host and port
     as the request itself (whose host is in ``ALLOWED_HOSTS``), or one of ``CSRF_TRUSTED_ORIGINS``. A handshake
-    without an ``Origin`` is refused: browsers always send one."""
+    without an ``Origin`` is refused: browsers always send one. A handshake with an API token (``Authorization:
+    Bearer``, which browsers cannot send) is let through: the consumer authenticates it by the token alone."""
     from django.conf import settings
     from django.http.request import split_domain_port, validate_host
 
     headers = {name: value.decode("latin1") for name, value in scope.get("headers", [])}
+    if headers.get(b"authorization", "").lower().startswith("bearer "):
+        return True  # an API token authenticates it, not the cookies a cross-site page could make a browser send
     origin = _origin_tuple(headers.get(b"origin", ""))
     if origin is None:
         return False

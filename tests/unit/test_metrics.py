@@ -59,6 +59,24 @@ def test_metrics__anonymous_401_non_staff_403_staff_or_token_200(db, client, dja
     assert client.post(url).status_code == 405
 
 
+def test_metrics__a_staff_users_api_token_200_another_users_403_a_revoked_one_401(db, django_user_model):
+    from django.test import Client
+
+    from workflows.store import tokens
+
+    url = reverse("workflows:metrics")
+    ops = django_user_model.objects.create_user("ops", password="pw-ops-123456", is_staff=True)
+    bob = django_user_model.objects.create_user("bob", password="pw-bob-123456")
+    (staff_token, staff), (_, plain) = tokens.create(ops, "scraper"), tokens.create(bob, "mine")
+    assert scrape(Client(), HTTP_AUTHORIZATION=f"Bearer {staff}")  # the samples, as with METRICS_TOKEN
+    assert Client().get(url, HTTP_AUTHORIZATION=f"Bearer {plain}").status_code == 403
+    session = Client()
+    session.force_login(ops)  # a bad token is refused even beside a staff session
+    assert session.get(url, HTTP_AUTHORIZATION=f"Bearer {plain}").status_code == 403
+    tokens.revoke(ops, staff_token.pk)
+    assert Client().get(url, HTTP_AUTHORIZATION=f"Bearer {staff}").status_code == 401
+
+
 def test_metrics__off_by_default_404(db, client, settings):
     with override_settings(WORKFLOWS={**settings.WORKFLOWS, "METRICS": False}):
         assert client.get(reverse("workflows:metrics"), **TOKEN).status_code == 404

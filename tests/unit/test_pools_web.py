@@ -106,3 +106,27 @@ def test_run_page__says_why_each_step_waits_and_until_when(alice, user):
     detail = alice.get(reverse("workflows:api-run", args=[rated[2].pk])).json()
     assert detail["priority"] == 0 and [w["reason"] for w in detail["waiting"]] == ["rate"]
     assert detail["waiting"][0]["until"]
+
+
+def test_api__a_start_takes_a_priority_and_a_token_holder_changes_pools_if_staff(alice, django_user_model):
+    from django.test import Client
+
+    from workflows.store import tokens
+
+    def start(body):
+        url = reverse("workflows:api-workflow-runs", args=["fc-single"])
+        return alice.post(url, json.dumps({"input": {"value": 1}, **body}), content_type="application/json")
+
+    started = start({"priority": 7})
+    assert started.status_code == 201 and started.json()["priority"] == 7
+    for bad in ("7", 2**31, True, 1.5):  # an integer of 32 bits, not something that looks like one
+        answer = start({"priority": bad})
+        assert answer.status_code == 400 and "priority" in answer.json()["error"], bad
+    assert StepRun.objects.filter(run__workflow__name="fc-single").count() == 1  # only the first started
+
+    ops = django_user_model.objects.create_user("ops", password="pw-ops-123", is_staff=True)
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {tokens.create(ops, 'ops')[1]}"}
+    url = reverse("workflows:api-pool", args=["narrow"])
+    answer = Client().post(url, json.dumps({"paused": True}), content_type="application/json", **bearer)
+    assert answer.status_code == 200 and answer.json()["paused"] is True  # no CSRF with a token
+    assert pool_control.state("narrow").paused

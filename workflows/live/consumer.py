@@ -51,6 +51,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         user = self.scope.get("user")
+        secret = reads.bearer_secret(self.scope)
+        if secret is not None:  # an API token (scripts, the CLI) stands for its owner, whatever the cookies say
+            user = await reads.token_user(secret)
+            self.scope["workflows_token"] = secret
         if user is None or not user.is_authenticated:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user, get_user_model
 from django.db.models import Q
 
 from ..definition import registry
+from ..store import tokens
 from ..store.models import Run, RunEvent
 from ..store.models import Workflow as WorkflowRow
 from .payloads import SUMMARY_FIELDS, event_payload, summary
@@ -26,10 +27,26 @@ def sees_all(user) -> bool:
     return bool(user.is_staff or user.has_perm("workflows.view_all_runs"))
 
 
+def bearer_secret(scope: dict[str, Any]) -> str | None:
+    """The token of the handshake's ``Authorization: Bearer`` header (browsers cannot send one), else None."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            return tokens.parse_header(value.decode("latin1")) or ""
+    return None
+
+
+@database_sync_to_async
+def token_user(secret: str) -> Any:
+    return tokens.user_for(secret)
+
+
 @database_sync_to_async
 def current_user(scope: dict[str, Any], user) -> Any:
     """The connection's user as the database has it now, or None when their session ended (logout, expiry, a
     changed password) or the account is gone or inactive. Read afresh: the scope's session is cached."""
+    if scope.get("workflows_token"):  # a token's connection ends when the token is revoked or expires
+        now = tokens.user_for(scope["workflows_token"])
+        return now if now is not None and now.pk == user.pk else None
     session = scope.get("session")
     if session is not None:
         store = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)

@@ -18,6 +18,7 @@ __all__ = [
     "STEP_HOLDS_SLOT",
     "STEP_OPEN",
     "AgentMessage",
+    "ApiToken",
     "Debounce",
     "InboundEvent",
     "Pool",
@@ -374,3 +375,27 @@ class Pool(models.Model):
 
 from .conversations import AgentMessage  # noqa: E402  (a model of this app, in a module of its own)
 from .debounces import Debounce  # noqa: E402  (likewise)
+
+
+class ApiToken(models.Model):
+    """A personal API token: ``Authorization: Bearer <secret>`` acts as ``user``. Only the secret's SHA-256 is
+    kept (the secret is shown once, when created); revoking deletes the row (``store.tokens``)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workflow_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="the secret's first characters, to recognise it")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the secret, hex")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()

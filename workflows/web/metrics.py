@@ -1,7 +1,8 @@
 """``<prefix>/metrics``: the Prometheus scrape endpoint, opt-in (``WORKFLOWS["METRICS"]``; else 404).
 
-A scraper sends ``Authorization: Bearer <WORKFLOWS["METRICS_TOKEN"]>``; a person needs a staff session. Without
-either: 401; a logged-in user who is not staff: 403.
+A scraper sends ``Authorization: Bearer <WORKFLOWS["METRICS_TOKEN"]>`` or a staff user's personal API token; a
+person may use a staff session. Without either: 401 (and for a token that is neither); a logged-in user or a
+token's owner who is not staff: 403.
 """
 
 from __future__ import annotations
@@ -12,21 +13,21 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from .. import conf, metrics
-
-
-def _bearer(request: HttpRequest) -> str | None:
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
+from ..store import tokens
 
 
 @require_GET
 def scrape(request: HttpRequest) -> HttpResponse:
     if not conf.get("METRICS") or metrics.metrics() is None:
         raise Http404("metrics are off")
-    token, expected = _bearer(request), conf.get("METRICS_TOKEN")
-    if token is not None:
-        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
-            return _refused(401, "invalid token")
+    token, expected = tokens.parse_header(request.headers.get("Authorization")), conf.get("METRICS_TOKEN")
+    if token is not None:  # a token decides alone, as in the API: a bad one is refused even beside a session
+        if not (expected and hmac.compare_digest(token.encode(), expected.encode())):
+            owner = tokens.user_for(token)  # a personal API token
+            if owner is None:
+                return _refused(401, "invalid token")
+            if not owner.is_staff:
+                return _refused(403, "staff only")
     elif not request.user.is_authenticated:
         return _refused(401, "log in as staff or send the metrics token")
     elif not request.user.is_staff:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from .. import conf
 from ..engine import pool_control
 from ..exceptions import InvalidInput
-from .pools_api import can_control
+from .pools import can_control
 
 
 @login_required

@@ -18,15 +18,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import engine
-from ..definition import registry
-from ..exceptions import InvalidInput, InvalidTransition, UnknownWorkflow, WorkflowsError
+from ..exceptions import InvalidInput, UnknownWorkflow, WorkflowsError
 from ..store import values
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Debounce, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
-from . import approvals, drawing, links, queries, schedules, throttle
+from . import approvals, drawing, links, queries, schedules, services, throttle
 from .forms import SchemaForm
 from .permissions import can_operate
-from .pools_api import waits_of
+from .pools import waits_of
 
 RECENT_RUNS = 12
 LOG_LINES = 500
@@ -103,11 +102,13 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
             key_error = "No NUL characters"
         if not form.has_errors and not key_error:
             try:
-                run = engine.start(registry.get(name), form.value, user=request.user, idempotency_key=key or None)
+                run, _ = services.start(request.user, name, form.value, key or None)
             except InvalidInput as exc:
                 form.add_errors(exc.errors, str(exc))
             except UnknownWorkflow as exc:
                 return _form_failure(request, form, str(exc), 409)
+            except services.ServiceError as exc:
+                return _form_failure(request, form, exc.message, exc.status)
             else:
                 url = reverse("workflows:run", args=[run.pk])
                 if wants_json(request):
@@ -117,7 +118,7 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
             errors = form.error_list()
             if key_error:
                 errors.append({"field": "idempotency_key", "id": "f-idempotency_key", "msg": key_error})
-            return JsonResponse({"ok": False, "message": _count(errors), "errors": errors}, status=400)
+            return JsonResponse(_failure(_count(errors), errors), status=400)
     filters, filter_errors = queries.RunFilters.parse(request.GET, workflow=name)
     page = _page(request, filters)
     context = {
@@ -151,6 +152,11 @@ def _count(errors: list) -> str:
     return "Please fix the error below." if n == 1 else f"Please fix the {n} errors below."
 
 
+def _failure(message: str, errors: list) -> dict[str, Any]:
+    """The API's error shape (``services.error_body``), plus ``ok`` and ``message`` for the pages' scripts."""
+    return {**services.error_body(message, errors), "ok": False, "message": message}
+
+
 THROTTLED_ACTIONS: dict[str, throttle.Kind] = {
     "retry": "start",
     "restart": "start",
@@ -168,7 +174,7 @@ def _throttled(request: HttpRequest, exc: throttle.Throttled) -> HttpResponse:
 
 def _form_failure(request: HttpRequest, form: SchemaForm, message: str, status: int) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"ok": False, "message": message, "errors": []}, status=status)
+        return JsonResponse(_failure(message, []), status=status)
     messages.error(request, message)
     return redirect(request.path)
 
@@ -370,8 +376,10 @@ def _bytes(n: int) -> str:
 def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
     run = visible_run(request, run_id)
     page = reverse("workflows:run", args=[run.pk])
-    if not can_operate(request.user, run):
-        return _action_result(request, page, False, "You may watch this run but not change it.", status=403)
+    try:
+        services.operable_run(request.user, run.pk)
+    except services.ServiceError as exc:
+        return _action_result(request, page, False, exc.message, status=exc.status)
     form = None
     try:
         if action in THROTTLED_ACTIONS:
@@ -423,10 +431,9 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
             errors = form.error_list()
         message = _count(errors) if errors and any(e["field"] for e in errors) else str(exc)
         return _action_result(request, page, False, message, errors=errors, status=400)
-    except InvalidTransition as exc:
-        return _action_result(request, page, False, str(exc), status=409)
-    except WorkflowsError as exc:
-        return _action_result(request, page, False, str(exc), status=400)
+    except WorkflowsError as exc:  # the API's status and message for the same refusal (services)
+        refused = services.refusal(exc)
+        return _action_result(request, page, False, refused.message, status=refused.status)
     raise Http404(f"Unknown action {action!r}")
 
 
@@ -441,7 +448,7 @@ def _action_result(
     redirect_to: str | None = None,
 ) -> HttpResponse:
     if wants_json(request):
-        body: dict[str, Any] = {"ok": ok, "message": message, "errors": errors or []}
+        body = {"ok": True, "message": message, "errors": []} if ok else _failure(message, errors or [])
         if redirect_to:
             body["redirect"] = redirect_to
         return JsonResponse(body, status=status)

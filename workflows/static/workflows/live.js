@@ -1,4 +1,4 @@
-// Live updates for the dashboard: a client for the websocket protocol (docs/live-updates.md). Plain ES module.
+// Live updates for the dashboard: a client for the websocket protocol (README.md, "Live updates"). Plain ES module.
 //
 //   import { LiveClient, watchRun, watchRuns } from "./live.js";
 //   const live = new LiveClient();                       // the page's data-live-url on this host, connects at once
