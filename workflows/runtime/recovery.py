@@ -34,6 +34,7 @@ from . import dispatch
 log = logging.getLogger(__name__)
 LIVE_JOB = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 BATCH = 200
+TAKEN_PATIENCE = 30.0  # seconds a started, unclaimed job of a registered worker counts as about to be claimed
 
 
 def _unless_busy(run_id: int, transition, *args) -> bool:
@@ -71,12 +72,14 @@ def _job_is_live(step_run_id: int, connection) -> bool:
 
 
 def _taken_recently(job: Job, connection) -> bool:
-    """A started job whose worker is registered and took it less than a lease ago (or REQUEUE_AFTER_SECONDS, if
-    longer): that worker is about to claim the step. One that took it longer ago and still has not claimed died
+    """A started job whose worker is registered and took it less than a lease, REQUEUE_AFTER_SECONDS or TAKEN_PATIENCE
+    ago (the longest): that worker is about to claim the step. One that took it longer ago and still has not claimed died
     in between (its registration outlives it by minutes) or is stuck: the job is as good as lost."""
     if not job.worker_name or not connection.exists(Worker.redis_worker_namespace_prefix + job.worker_name):
         return False
-    patience = max(float(conf.get("LEASE_SECONDS")), float(conf.get("REQUEUE_AFTER_SECONDS")))
+    # At least TAKEN_PATIENCE: a live worker on a loaded machine may take seconds from dequeue to claim, and a job
+    # enqueued twice only costs a duplicate; a worker that died in that window is rare and waits this long.
+    patience = max(float(conf.get("LEASE_SECONDS")), float(conf.get("REQUEUE_AFTER_SECONDS")), TAKEN_PATIENCE)
     return job.started_at is not None and timezone.now() - job.started_at < timedelta(seconds=patience)
 
 
