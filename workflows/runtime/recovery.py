@@ -72,9 +72,10 @@ def _job_is_live(step_run_id: int, connection) -> bool:
 
 
 def _taken_recently(job: Job, connection) -> bool:
-    """A started job whose worker is registered and took it less than a lease, REQUEUE_AFTER_SECONDS or TAKEN_PATIENCE
-    ago (the longest): that worker is about to claim the step. One that took it longer ago and still has not claimed died
-    in between (its registration outlives it by minutes) or is stuck: the job is as good as lost."""
+    """A started job whose worker is registered and took it less than a lease, REQUEUE_AFTER_SECONDS or
+    TAKEN_PATIENCE ago (the longest): that worker is about to claim the step. One that took it longer ago and still
+    has not claimed died in between (its registration outlives it by minutes) or is stuck: the job is as good as
+    lost."""
     if not job.worker_name or not connection.exists(Worker.redis_worker_namespace_prefix + job.worker_name):
         return False
     # At least TAKEN_PATIENCE: a live worker on a loaded machine may take seconds from dequeue to claim, and a job
