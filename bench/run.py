@@ -4,10 +4,10 @@
                               [--only throughput,scale,pages,admission,push,peers,profile] [--no-install] [--no-docs]
 
 Starts an embedded Redis (``workflows.redis_server``) and, for PostgreSQL, a throwaway cluster
-(``tests.pgcluster``; fsync and synchronous_commit are off there, as in the test suite). Each scenario runs in
-a process of its own on a fresh copy of a migrated database, starts its own worker processes, and writes its
-figures as JSON; this process gathers them, prints one markdown table (median and min–max of the
-repetitions, beside the targets) and saves it, the raw figures, a PNG chart and the profile under
+(``tests.pgcluster``, durable: fsync, synchronous_commit and full_page_writes on, unlike the test suite's).
+Each scenario runs in a process of its own on a fresh copy of a migrated database, starts its own worker
+processes, and writes its figures as JSON; this process gathers them, prints one markdown table (median and
+min–max of the repetitions, beside the targets) and saves it, the raw figures, a PNG chart and the profile under
 ``bench/results/``; with the full size it also rewrites the table in the README (between its bench-table markers).
 
 What a benchmark needs and the project does not (matplotlib, pyinstrument here; Celery and DBOS in a
@@ -320,9 +320,9 @@ def _notes(results: dict, missing: dict[str, str]) -> str:
         f"Median (min–max) of {results['params']['reps']} repetition(s); {results['machine']}; "
         f"{results['finished']}, {results['seconds'] / 60:.1f} min in all.",
         "Load average (1 min) around each scenario: " + ", ".join(loads) + "." if loads else "",
-        "PostgreSQL: a throwaway local cluster with fsync and synchronous_commit off; SQLite: WAL, "
-        "synchronous=NORMAL. Redis: embedded, on a unix socket. Handoff: from a step's body returning to the next "
-        "body starting (both stamped by the steps); the StepRun timestamps leave out both ends. "
+        "PostgreSQL: a throwaway local cluster, durable (fsync, synchronous_commit, full_page_writes on); "
+        "SQLite: WAL, synchronous=NORMAL. Redis: embedded, on a unix socket. Handoff: from a step's body returning "
+        "to the next body starting (both stamped by the steps); the StepRun timestamps leave out both ends. "
         "Pages: in-process django.test.Client as a superuser.",
     ]
     for db, parts in results["db"].items():

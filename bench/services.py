@@ -150,10 +150,13 @@ def stop_redis(proc) -> None:
 
 
 def start_postgres():
-    """A throwaway PostgreSQL cluster (``tests.pgcluster``): (cluster, the URL of its ``bench`` database)."""
+    """A throwaway PostgreSQL cluster (``tests.pgcluster``): (cluster, the URL of its ``bench`` database).
+
+    Durable (fsync, synchronous_commit, full_page_writes on, PostgreSQL's defaults): what the README tells
+    production to run; the test suite's unsafe settings would flatter the product against raw RQ."""
     from tests import pgcluster
 
-    cluster = pgcluster.start("bench")
+    cluster = pgcluster.start("bench", durable=True)
     return cluster, cluster.url
 
 

@@ -18,6 +18,7 @@ WORKFLOWS_METRICS      default: off; on: Prometheus metrics at /metrics (staff, 
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -64,8 +65,10 @@ if _env_flag("HTTPS"):  # one switch for a site served over HTTPS (SECURITY.md: 
     SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = _env_flag("HSTS_PRELOAD", True)
 
+# daphne's app only replaces `runserver` with its ASGI one; installed for that command alone, since importing it
+# loads twisted (tens of MB) into every process, workers included. `manage.py up` and production run daphne itself.
 INSTALLED_APPS = [
-    "daphne",
+    *(["daphne"] if sys.argv[1:2] == ["runserver"] else []),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
