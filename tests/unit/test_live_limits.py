@@ -15,7 +15,7 @@ from tests.testapp import flows
 from tests.unit.test_consumer import WS, aio, db, seqs
 from workflows.engine import appends
 from workflows.live import quota, reads
-from workflows.live.consumer import NOT_DRAINING
+from workflows.live.catchup import NOT_DRAINING
 from workflows.models import Run
 
 pytestmark = pytest.mark.usefixtures("engine_db")

@@ -15,10 +15,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
-from .. import engine
-from ..exceptions import InvalidInput, UnknownWorkflow, WorkflowsError
+from ..exceptions import InvalidInput, UnknownWorkflow
 from ..store import values
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Debounce, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
@@ -89,11 +88,11 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     key = ""
     if request.method == "POST":
         if not info.launchable:
-            return _form_failure(request, form, f"Workflow {name!r} is not deployed here: it cannot be launched", 409)
+            return _formfailure(request, form, f"Workflow {name!r} is not deployed here: it cannot be launched", 409)
         try:
             throttle.check(request, "start")
         except throttle.Throttled as exc:
-            return _throttled(request, exc)
+            return throttled(request, exc)
         form.bind(request.POST)
         key = request.POST.get("idempotency_key", "").strip()
         if len(key) > KEY_MAX:
@@ -106,9 +105,9 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
             except InvalidInput as exc:
                 form.add_errors(exc.errors, str(exc))
             except UnknownWorkflow as exc:
-                return _form_failure(request, form, str(exc), 409)
+                return _formfailure(request, form, str(exc), 409)
             except services.ServiceError as exc:
-                return _form_failure(request, form, exc.message, exc.status)
+                return _formfailure(request, form, exc.message, exc.status)
             else:
                 url = reverse("workflows:run", args=[run.pk])
                 if wants_json(request):
@@ -118,7 +117,7 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
             errors = form.error_list()
             if key_error:
                 errors.append({"field": "idempotency_key", "id": "f-idempotency_key", "msg": key_error})
-            return JsonResponse(_failure(_count(errors), errors), status=400)
+            return JsonResponse(failure(count_errors(errors), errors), status=400)
     filters, filter_errors = queries.RunFilters.parse(request.GET, workflow=name)
     page = _page(request, filters)
     context = {
@@ -147,34 +146,26 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "workflows/workflow.html", context, status=status)
 
 
-def _count(errors: list) -> str:
+def count_errors(errors: list) -> str:
     n = len(errors)
     return "Please fix the error below." if n == 1 else f"Please fix the {n} errors below."
 
 
-def _failure(message: str, errors: list) -> dict[str, Any]:
+def failure(message: str, errors: list) -> dict[str, Any]:
     """The API's error shape (``services.error_body``), plus ``ok`` and ``message`` for the pages' scripts."""
     return {**services.error_body(message, errors), "ok": False, "message": message}
 
 
-THROTTLED_ACTIONS: dict[str, throttle.Kind] = {
-    "retry": "start",
-    "restart": "start",
-    "resume": "resume",
-    "send-event": "event",
-}
-
-
-def _throttled(request: HttpRequest, exc: throttle.Throttled) -> HttpResponse:
+def throttled(request: HttpRequest, exc: throttle.Throttled) -> HttpResponse:
     """429 with Retry-After: JSON for the dashboard's scripts (their message shows by the form), else a page."""
     if wants_json(request):
         return throttle.json_response(exc, ok=False, message=str(exc), errors=[])
     return throttle.page_response(request, exc)
 
 
-def _form_failure(request: HttpRequest, form: SchemaForm, message: str, status: int) -> HttpResponse:
+def _formfailure(request: HttpRequest, form: SchemaForm, message: str, status: int) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse(_failure(message, []), status=status)
+        return JsonResponse(failure(message, []), status=status)
     messages.error(request, message)
     return redirect(request.path)
 
@@ -366,95 +357,3 @@ def _bytes(n: int) -> str:
             break
         value, unit = value / 1000, bigger
     return f"{value:.1f} {unit}"
-
-
-# --- run actions (POST, CSRF) ----------------------------------------------------------------------------------
-
-
-@login_required
-@require_POST
-def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
-    run = visible_run(request, run_id)
-    page = reverse("workflows:run", args=[run.pk])
-    try:
-        services.operable_run(request.user, run.pk)
-    except services.ServiceError as exc:
-        return _action_result(request, page, False, exc.message, status=exc.status)
-    form = None
-    try:
-        if action in THROTTLED_ACTIONS:
-            throttle.check(request, THROTTLED_ACTIONS[action])
-    except throttle.Throttled as exc:
-        return _throttled(request, exc)
-    try:
-        if action == "cancel":
-            engine.cancel(run.pk)
-            return _action_result(request, page, True, f"Run #{run.pk} canceled.")
-        if action == "retry":
-            new = engine.retry(run.pk)
-            url = reverse("workflows:run", args=[new.pk])
-            return _action_result(request, url, True, f"Retrying as run #{new.pk}.", redirect_to=url)
-        if action == "restart":
-            step = request.POST.get("from_step", "").strip()
-            if not step:
-                raise InvalidInput("Choose the step to restart from")
-            new = engine.restart(run.pk, from_step=step)
-            url = reverse("workflows:run", args=[new.pk])
-            return _action_result(request, url, True, f"Restarted from {step} as run #{new.pk}.", redirect_to=url)
-        if action == "resume":
-            step = request.POST.get("step", "").strip() or None
-            targets = queries.resume_targets(run)
-            target = next((t for t in targets if t["path"] == step), None) if step else None
-            if target is None and not step and len(targets) == 1:
-                target = targets[0]
-            if request.POST.get("decision") in approvals.DECISIONS:  # an agent's tool call: approve, deny, edit
-                data, form = approvals.decision_from(request.POST, run, target)
-            else:
-                form = SchemaForm(target["schema"] if target else None, prefix="data").bind(request.POST)
-                data = form.value
-            if form is not None and form.has_errors:
-                raise InvalidInput("Invalid resume data")
-            engine.resume(run.pk, step=step, data=data)
-            return _action_result(request, page, True, f"Step {step or ''} resumed.".replace("  ", " "))
-        if action == "send-event":
-            name = request.POST.get("name", "").strip()
-            block = next((b for b in queries.graph_of_run(run).get("blocks", []) if b.get("event") == name), None)
-            form = SchemaForm((block or {}).get("output_schema") or {}, prefix="data").bind(request.POST)
-            if form.has_errors:
-                raise InvalidInput("Invalid event data")
-            engine.send_event(run.pk, name, form.value)
-            return _action_result(request, page, True, f"Event “{name}” sent.")
-    except InvalidInput as exc:
-        errors = []
-        if form is not None:
-            form.add_errors(approvals.form_errors(request.POST, exc.errors), "" if form.has_errors else str(exc))
-            errors = form.error_list()
-        message = _count(errors) if errors and any(e["field"] for e in errors) else str(exc)
-        return _action_result(request, page, False, message, errors=errors, status=400)
-    except WorkflowsError as exc:  # the API's status and message for the same refusal (services)
-        refused = services.refusal(exc)
-        return _action_result(request, page, False, refused.message, status=refused.status)
-    raise Http404(f"Unknown action {action!r}")
-
-
-def _action_result(
-    request: HttpRequest,
-    page: str,
-    ok: bool,
-    message: str,
-    *,
-    errors: list | None = None,
-    status: int = 200,
-    redirect_to: str | None = None,
-) -> HttpResponse:
-    if wants_json(request):
-        body = {"ok": True, "message": message, "errors": []} if ok else _failure(message, errors or [])
-        if redirect_to:
-            body["redirect"] = redirect_to
-        return JsonResponse(body, status=status)
-    if ok:
-        messages.success(request, message)
-    else:
-        details = "; ".join(f"{e['field'] or ''} {e['msg']}".strip() for e in errors or [])
-        messages.error(request, f"{message} {details}".strip())
-    return redirect(redirect_to or page)
