@@ -12,6 +12,7 @@ import logging
 import math
 
 from .. import conf
+from .redis_client import short_lived
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,8 @@ def lease_seconds() -> float:
 
 
 async def _run(script: str, keys: list[str], args: list) -> int:
-    import redis.asyncio
-
-    client = redis.asyncio.Redis.from_url(conf.redis_url(), socket_timeout=2, socket_connect_timeout=2)
-    try:
+    async with short_lived() as client:
         return int(await client.eval(script, len(keys), *keys, *args))
-    finally:
-        await client.aclose()
 
 
 async def claim(user_id: int, channel: str, renew: bool = False) -> bool:

@@ -23,6 +23,7 @@ from django.conf import settings
 from .. import conf
 from ..engine.publication import background
 from .payloads import run_group
+from .redis_client import short_lived
 from .sender import send
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,9 @@ def _publish_now(batch: Any) -> None:
 
 async def partial_frames(run_id: int, topic: str) -> list[dict[str, Any]]:
     """``tokens`` frames with the whole text so far of each of the run's requests that are streaming now."""
-    import redis.asyncio
-
     try:
-        client = redis.asyncio.Redis.from_url(conf.redis_url(), socket_timeout=2, socket_connect_timeout=2)
-        try:
+        async with short_lived() as client:
             found = await client.hgetall(key(run_id))
-        finally:
-            await client.aclose()
     except Exception as exc:  # noqa: BLE001 - without Redis there is no partial text; the final message comes
         log.info("live tokens: reading the partial text of run %s failed: %s", run_id, exc)
         return []
