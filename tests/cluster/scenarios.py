@@ -154,11 +154,27 @@ class Cluster:
                      r.started > cut_at]  # fmt: skip
             if after:
                 takeovers.append((min(after) - cut_at).total_seconds())
+        from workflows.models import StepRun
+
+        lost = [
+            (at - cut_at).total_seconds()
+            for run_id, path in cut_short
+            for at in StepRun.objects.filter(run_id=run_id, path=path, error__type="WorkerLost").values_list(
+                "finished_at", flat=True
+            )
+        ]
         figures["steps running on a when cut"] = len(cut_short)
+        figures["cut to the attempt failed as WorkerLost by b's recovery, max"] = f"{max(lost, default=0):.1f} s"
         figures["taken over by b"] = len(takeovers)
-        figures["takeover time (cut to b's execution), max"] = f"{max(takeovers, default=0):.1f} s"
+        figures["takeover: cut to b running it again, max"] = f"{max(takeovers, default=0):.1f} s"
         figures["lease"] = f"{os.environ['WORKFLOWS_LEASE_SECONDS']} s"
-        extra_ok = figures["executions beyond one per step"] <= len(cut_short)
+        # a step runs again only if host a had started it before the cut (its body may have ended just before
+        # the cut, its outcome not yet committed: that one is re-run too, as a lost worker's is)
+        firsts: dict[tuple[int, str], harness.Execution] = {}
+        for r in rows:
+            firsts.setdefault((r.run_id, r.path), r)
+        repeated = [k for k in firsts if sum((r.run_id, r.path) == k for r in rows) > 1]
+        extra_ok = all(firsts[k].host == "a" and firsts[k].started <= cut_at for k in repeated)
 
         # A comes back: its link up, its processes restarted; it serves its API and runs its own queue's steps
         self.net.link("a", "up")
@@ -173,7 +189,7 @@ class Cluster:
         figures["runs after a rejoined (on a)"] = f"{len(rejoin) - rejoined['runs lost or wrong']} of {len(rejoin)}"
         figures["failed"] = _failed(figures) + [n for n, ok in (
             ("every cut-short step taken over by b", len(takeovers) == len(cut_short) > 0),
-            ("re-executions only for cut-short steps", extra_ok),
+            ("re-executions only of steps a had started", extra_ok),
             ("a rejoined: runs on its own queue", on_a and not _failed(rejoined)),
             ("a rejoined: its API shows the runs", seen),
         ) if not ok]  # fmt: skip

@@ -32,10 +32,11 @@ DATABASE_URL = (
     "?target_session_attrs=read-write&connect_timeout=5"
 )
 # A host cut off mid-transaction leaves its session open on the server, holding its row locks (a pool's, a run's)
-# until PostgreSQL notices the peer is gone: without keepalives, hours. Probes after 2 s idle, every 1 s, 2 lost:
-# the session ends in ~4 s; a session left idle inside a transaction ends after 15 s whatever the network says.
+# until PostgreSQL notices the peer is gone: by default, minutes to hours. Keepalives (2 s idle, then every 1 s,
+# 2 lost) end an idle session in ~4 s; tcp_user_timeout one whose last reply is never acknowledged in 4 s; and a
+# session left idle inside a transaction ends after 15 s whatever the network says.
 KEEPALIVES = (
-    "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=2 "
+    "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=2 -c tcp_user_timeout=4000 "
     "-c idle_in_transaction_session_timeout=15s"
 )
 REDIS_URL = f"redis://{ADDRESSES['db']}:{REDIS_PORT}/0"
