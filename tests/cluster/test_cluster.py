@@ -37,15 +37,15 @@ def test_cluster__three_hosts_lose_nothing_through_a_cut_a_redis_restart_and_a_f
         pgcluster.bindir()
     except RuntimeError as exc:
         unavailable(str(exc))
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.cluster", "--runs", "4", "--timeout", "180"],
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    print(done.stdout[-8000:], done.stderr[-5000:])
-    if done.returncode == 2:
-        unavailable(done.stderr.strip()[-1000:])
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "cluster: PASSED" in done.stdout
+    cmd = [sys.executable, "-m", "tests.cluster", "--runs", "4", "--timeout", "180"]
+    proc = subprocess.Popen(cmd, cwd=BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # SIGTERM: it deletes its namespaces (and kills what runs there) before exiting
+        stdout, stderr = proc.communicate(timeout=60)
+    print(stdout[-8000:], stderr[-5000:])
+    if proc.returncode == 2:
+        unavailable(stderr.strip()[-1000:])
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    assert "cluster: PASSED" in stdout
