@@ -48,8 +48,12 @@ class Api:
         """Start a run through ``host``'s API (retried: the same idempotency key returns the same run)."""
 
         def attempt():
-            status, body = self.call(host, "POST", f"/api/workflows/{workflow}/runs/", {
-                "input": {"value": value, "pause": pause}, "idempotency_key": key})  # fmt: skip
+            status, body = self.call(
+                host,
+                "POST",
+                f"/api/workflows/{workflow}/runs/",
+                {"input": {"value": value, "pause": pause}, "idempotency_key": key},
+            )
             return body["id"] if status in (200, 201) else None
 
         return wait_until(attempt, 60, 0.5, f"a run of {workflow} started through host {host.name}")
@@ -58,11 +62,19 @@ class Api:
         """Host ``host`` answers its API and its workers are registered in Redis."""
         import redis
 
-        wait_until(lambda: self.call(host, "GET", "/api/workflows/", timeout=5)[0] == 200, timeout, 0.5,
-                   f"host {host.name}'s API")  # fmt: skip
+        wait_until(
+            lambda: self.call(host, "GET", "/api/workflows/", timeout=5)[0] == 200,
+            timeout,
+            0.5,
+            f"host {host.name}'s API",
+        )
         client = redis.Redis.from_url(REDIS_URL)
-        wait_until(lambda: all(client.exists(f"rq:worker:{w}") for w in host.workers), timeout, 0.5,
-                   f"host {host.name}'s workers")  # fmt: skip
+        wait_until(
+            lambda: all(client.exists(f"rq:worker:{w}") for w in host.workers),
+            timeout,
+            0.5,
+            f"host {host.name}'s workers",
+        )
 
 
 def runs_open(ids: list[int]) -> int | None:
@@ -89,8 +101,10 @@ def wait_ended(ids: list[int], timeout: float) -> None:
             .values_list("run_id", "path", "attempt", "status", "lease_expires_at")
         ):
             print("open step:", row, flush=True)
-        for row in query("SELECT client_addr, state, wait_event, xact_start, left(query, 100) FROM pg_stat_activity "
-                         "WHERE datname = current_database()"):  # fmt: skip
+        for row in query(
+            "SELECT client_addr, state, wait_event, xact_start, left(query, 100) FROM pg_stat_activity "
+            "WHERE datname = current_database()"
+        ):
             print("session:", row, flush=True)
         raise
 
@@ -146,8 +160,11 @@ def check(ids: list[int], rows: list[Execution], expected: Any) -> dict[str, Any
     from workflows.models import Run
 
     runs = list(Run.objects.filter(pk__in=ids).values_list("pk", "status", "input", "output"))
-    wrong = [pk for pk, status, data, out in runs if status != "succeeded" or (out or {}).get("value") != expected(
-        data["value"])]  # fmt: skip
+    wrong = [
+        pk
+        for pk, status, data, out in runs
+        if status != "succeeded" or (out or {}).get("value") != expected(data["value"])
+    ]
     journal = invariants.check(ids)
     attempts = Counter((r.run_id, r.path, r.attempt) for r in rows)
     paths = {(r.run_id, r.path) for r in rows}

@@ -84,8 +84,9 @@ class Cluster:
         by_host = {h: sum(r.host == h for r in rows) for h in ("a", "b")}
         figures["executions on a / b"] = f"{by_host['a']} / {by_host['b']}"
         figures["most steps at once (pool max 3)"] = overlap = harness.max_overlap(rows)
-        figures["failed"] = _failed(figures) + [n for n, ok in (
-            ("both hosts executed", all(by_host.values())), ("pool limit held", overlap <= 3)) if not ok]  # fmt: skip
+        figures["failed"] = _failed(figures) + [
+            n for n, ok in (("both hosts executed", all(by_host.values())), ("pool limit held", overlap <= 3)) if not ok
+        ]
         return figures
 
     # ---- 2. a websocket client on host B sees a run executed on host A -------------------------------------
@@ -120,11 +121,15 @@ class Cluster:
         figures["events seen on b"] = len(seqs)
         figures["of which live (after the subscription's replay)"] = live = sum(s > (replayed_to or 0) for s in seqs)
         figures["executions on a / b"] = f"{sum(r.host == 'a' for r in rows)} / {sum(r.host == 'b' for r in rows)}"
-        figures["failed"] = _failed(figures) + [n for n, ok in (
-            ("every event once, in order", seqs == list(range(1, last_seq + 1))),
-            ("events came live across hosts", live > 0),
-            ("executed on host a", rows and all(r.host == "a" for r in rows)),
-        ) if not ok]  # fmt: skip
+        figures["failed"] = _failed(figures) + [
+            n
+            for n, ok in (
+                ("every event once, in order", seqs == list(range(1, last_seq + 1))),
+                ("events came live across hosts", live > 0),
+                ("executed on host a", rows and all(r.host == "a" for r in rows)),
+            )
+            if not ok
+        ]
         return figures
 
     # ---- 3. host A is cut off, then killed: B takes its steps over; A rejoins ------------------------------
@@ -150,8 +155,9 @@ class Cluster:
         cut_short = {(r.run_id, r.path) for r in rows if r.host == "a" and r.ended is None and r.started <= cut_at}
         takeovers = []
         for run_id, path in cut_short:
-            after = [r.started for r in rows if (r.run_id, r.path) == (run_id, path) and r.host == "b" and
-                     r.started > cut_at]  # fmt: skip
+            after = [
+                r.started for r in rows if (r.run_id, r.path) == (run_id, path) and r.host == "b" and r.started > cut_at
+            ]
             if after:
                 takeovers.append((min(after) - cut_at).total_seconds())
         from workflows.models import StepRun
@@ -187,12 +193,16 @@ class Cluster:
         status = [self.api.call(self.a, "GET", f"/api/runs/{i}/")[1] for i in ids[:2]]
         seen = all(isinstance(s, dict) and s.get("status") == "succeeded" for s in status)
         figures["runs after a rejoined (on a)"] = f"{len(rejoin) - rejoined['runs lost or wrong']} of {len(rejoin)}"
-        figures["failed"] = _failed(figures) + [n for n, ok in (
-            ("every cut-short step taken over by b", len(takeovers) == len(cut_short) > 0),
-            ("re-executions only of steps a had started", extra_ok),
-            ("a rejoined: runs on its own queue", on_a and not _failed(rejoined)),
-            ("a rejoined: its API shows the runs", seen),
-        ) if not ok]  # fmt: skip
+        figures["failed"] = _failed(figures) + [
+            n
+            for n, ok in (
+                ("every cut-short step taken over by b", len(takeovers) == len(cut_short) > 0),
+                ("re-executions only of steps a had started", extra_ok),
+                ("a rejoined: runs on its own queue", on_a and not _failed(rejoined)),
+                ("a rejoined: its API shows the runs", seen),
+            )
+            if not ok
+        ]
         return figures
 
     # ---- 4. Redis restarts, then PostgreSQL fails over to its replica, while both hosts run ----------------
@@ -231,9 +241,14 @@ class Cluster:
         figures["executions after the failover on a / b"] = (
             f"{sum(r.host == 'a' for r in after)} / {sum(r.host == 'b' for r in after)}"
         )
-        figures["failed"] = _failed(figures) + [n for n, ok in (
-            ("no committed transition lost", lost == 0), ("hosts ran steps after the failover", bool(after)),
-        ) if not ok]  # fmt: skip
+        figures["failed"] = _failed(figures) + [
+            n
+            for n, ok in (
+                ("no committed transition lost", lost == 0),
+                ("hosts ran steps after the failover", bool(after)),
+            )
+            if not ok
+        ]
         return figures
 
 
