@@ -53,3 +53,10 @@ bench: venv
 .PHONY: chaos
 chaos: venv
 	$(PYTHON) -m tests.chaos --runs 300 $(CHAOS_ARGS)
+
+# make cluster-test - three hosts as network namespaces (PostgreSQL + replica and Redis on one; daphne, 2 workers
+# and a recovery loop on each of two app hosts): runs across hosts, live updates across hosts, a host cut off,
+# a Redis restart and a PostgreSQL failover; needs root (tests/cluster; CLUSTER_ARGS="--runs 10")
+.PHONY: cluster-test
+cluster-test: venv
+	$(PYTHON) -m tests.cluster --runs 30 $(CLUSTER_ARGS)
