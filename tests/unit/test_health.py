@@ -68,3 +68,10 @@ def test_ready_is_503_with_a_migration_not_applied(client, redis_conn):
 
 def test_the_dashboard_still_needs_a_login(client):
     assert client.get(reverse("workflows:operations")).status_code == 302
+
+
+@override_settings(ROOT_URLCONF="tests.prefixed_urls")
+def test_under_a_prefix(client, redis_conn):
+    assert reverse("workflows:health-live") == "/wf/health/live"
+    assert client.get("/wf/health/live").content == b"ok"
+    assert client.get("/wf/health/ready").status_code == 200
