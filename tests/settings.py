@@ -60,6 +60,7 @@ WORKFLOWS = {
     "SHUTDOWN_GRACE_SECONDS": float(os.environ.get("WORKFLOWS_SHUTDOWN_GRACE_SECONDS", "30")),
     "WORKER_LOST_RETRIES": int(os.environ.get("WORKFLOWS_WORKER_LOST_RETRIES", "3")),
     "TICK_SECONDS": 0.1,
+    "PROCESS_HEARTBEAT_SECONDS": float(os.environ.get("WORKFLOWS_PROCESS_HEARTBEAT_SECONDS", "5")),
     "DEFAULT_BACKOFF": 0.01,
     # the suite starts many runs as one user; tests/unit/test_rate_limits.py sets low limits of its own
     "RATE_LIMITS": {"start": "100000/minute", "event": "100000/minute", "resume": "100000/minute"},

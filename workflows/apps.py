@@ -29,6 +29,7 @@ class WorkflowsConfig(AppConfig):
         publication.add_sink(tracing.publish)  # ...and a run that ended gets its span (an OTel SDK configured)
         sinks.add_sink(tokens.publish)  # an agent's streamed text goes to its run's group as it comes
         dispatch.connect(rq_dispatch.enqueue)  # queued steps become RQ jobs
+        dispatch.connect_stats(rq_dispatch.queue_stats)  # what the queues hold, for the operations page
         try:
             if not hasattr(settings, "RQ_QUEUES"):
                 settings.RQ_QUEUES = conf.rq_queues()

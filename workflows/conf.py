@@ -116,6 +116,7 @@ class WorkflowsSettings(_Section):
     WORKER_CLASS: str = "rq.worker.Worker"  # forking, isolates steps; rq.worker.SimpleWorker is faster
     LEASE_SECONDS: PositiveFloat = 30.0  # a running step's lease; renewed by its worker's heartbeat
     HEARTBEAT_SECONDS: PositiveFloat = 1.0  # how often a running step checks for cancel and renews its lease
+    PROCESS_HEARTBEAT_SECONDS: PositiveFloat = 5.0  # workers' and recovery loops' beats (runtime.heartbeats)
     TICK_SECONDS: PositiveFloat = 0.25  # recovery loop period: due timers, expired leases, lost jobs
     REQUEUE_AFTER_SECONDS: NonNegativeFloat = 30.0  # a queued step with no RQ job for this long is enqueued again
     RECONNECT_SECONDS: NonNegativeFloat = 60.0  # a worker retries reporting an outcome this long, database down

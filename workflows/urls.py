@@ -3,7 +3,7 @@
 
 from django.urls import include, path
 
-from .web import api, metrics, pools_views, run_actions, schedule_views, tokens, views
+from .web import api, health, metrics, operations_views, pools_views, run_actions, schedule_views, tokens, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -16,6 +16,9 @@ urlpatterns = [
     path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule"),
     path("schedules/<int:schedule_id>/<str:action>/", schedule_views.schedule_action, name="schedule-action"),
     path("metrics", metrics.scrape, name="metrics"),  # Prometheus, opt-in (WORKFLOWS["METRICS"])
+    path("health/live", health.live, name="health-live"),  # no login: 200 while the process answers
+    path("health/ready", health.ready, name="health-ready"),  # no login: 200, or 503 (database, Redis, migrations)
+    path("operations/", operations_views.operations_page, name="operations"),  # pools, queues, workers, loops…
     path("pools/", pools_views.pools, name="pools"),  # pools: limits, pause, what waits
     path("tokens/", tokens.tokens_page, name="tokens"),  # API tokens: create, list, revoke
     path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),

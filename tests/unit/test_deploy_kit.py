@@ -68,6 +68,9 @@ def test_compose_file__starts_the_apps_own_commands_after_the_migration():
             assert command[2] in commands, f"{name}: no management command {command[2]!r}"
         else:
             assert command[0] == "daphne" and command[-1] == "project.asgi:application"
+    for name in ("worker", "recover"):  # their liveness: a recent heartbeat of the container's process
+        assert services[name]["healthcheck"]["test"][1:4] == ["python", "manage.py", "workflows_alive"]
+        assert "workflows_alive" in commands
     for name in ("web", "worker", "recover"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["restart"] == "no"

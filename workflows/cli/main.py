@@ -6,6 +6,7 @@
     workflows show 42 | follow 42 | cancel 42 | resume 42 --data '{"ok": true}' | send-event 42 approved
     workflows retry 42 | restart 42 --from weather
     workflows schedules list nightly-report | schedules pause 7 | schedules resume 7
+    workflows ops
 
 Exit status: 0 done (with ``--follow``: the run succeeded), 1 the run failed, 2 canceled, 3 suspended (it waits
 for ``resume``), 4 the API refused (the message says why), 5 the server could not be reached, 64 a usage error.
@@ -23,7 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from . import schedules
+from . import operations, schedules
 from .client import Client, CliError, Config
 
 EXIT = {"succeeded": 0, "failed": 1, "canceled": 2, "suspended": 3}
@@ -93,6 +94,7 @@ def build_parser() -> Parser:
     restart.add_argument("--from", dest="from_step", required=True, help="the step to restart from")
     restart.add_argument("--input", type=_json_arg, help="a new input (default: the run's own)")
     schedules.add_parser(sub, common)
+    command("ops", "workers, recovery loops, queues and pools (staff)", run=False)
     return parser
 
 
@@ -120,6 +122,8 @@ def _run(args: argparse.Namespace, client: Client, out: Console) -> int:
             return _print(args, out, answer, _workflows_table)
         answer = client.get("runs/", workflow=args.workflow, status=args.status, limit=args.limit)
         return _print(args, out, answer, _runs_table)
+    if c == "ops":
+        return _print(args, out, client.get("operations/"), operations.tables)
     if c == "schedules":
         answer, table = schedules.run(args, client)
         return _print(args, out, answer, table)

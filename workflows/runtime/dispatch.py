@@ -30,6 +30,14 @@ def job_id(step_run_id: int) -> str:
     return f"workflows-step-{step_run_id}"
 
 
+def step_run_of(rq_job_id: str | None) -> int | None:
+    """The StepRun id of one of our job ids (None for another job, or none)."""
+    prefix = job_id(0)[:-1]
+    if rq_job_id and rq_job_id.startswith(prefix) and rq_job_id[len(prefix) :].isdigit():
+        return int(rq_job_id[len(prefix) :])
+    return None
+
+
 def enqueue(step_run_id: int, pool: str) -> None:
     faults.point("before_enqueue")  # after the commit that queued the step, before its RQ job exists
     try:
@@ -38,6 +46,22 @@ def enqueue(step_run_id: int, pool: str) -> None:
         )
     except Exception:  # Redis unreachable: the step stays queued and recovery enqueues it again
         log.warning("could not enqueue step run %s; recovery will retry", step_run_id, exc_info=True)
+
+
+def queue_stats() -> list[dict[str, int | str]]:
+    """Each pool queue's jobs waiting, started (a worker has them) and failed (kept a day: ``failure_ttl``)."""
+    stats = []
+    for name in conf.queue_names():
+        queue = get_queue(name)
+        stats.append(
+            {
+                "name": name,
+                "queued": queue.count,
+                "started": queue.started_job_registry.count,
+                "failed": queue.failed_job_registry.count,
+            }
+        )
+    return stats
 
 
 def empty_queues() -> None:

@@ -29,7 +29,7 @@ from .. import conf, engine, metrics
 from .. import logging as step_logging
 from ..engine import schedule_admin, schedules
 from ..store.models import RUN_TERMINAL, Run, StepRun, StepStatus
-from . import dispatch
+from . import dispatch, heartbeats
 
 log = logging.getLogger(__name__)
 LIVE_JOB = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -167,6 +167,13 @@ def sync_schedules() -> None:
 
 
 def loop(stop=lambda: False) -> None:
+    """Tick every TICK_SECONDS until ``stop()``, beating (``runtime.heartbeats``) with the last tick's actions."""
+    record = heartbeats.TickRecord()
+    with heartbeats.beating("recovery", record.state):
+        _loop(stop, record)
+
+
+def _loop(stop, record: heartbeats.TickRecord) -> None:
     period = float(conf.get("TICK_SECONDS"))
     sync_schedules()
     failing_since = reported = 0.0
@@ -175,12 +182,14 @@ def loop(stop=lambda: False) -> None:
         try:
             close_old_connections()
             done = tick()
+            record.ticked(done)
             if any(done.values()):
                 log.info("recovery: %s", done)
             if failing_since:
                 log.warning("recovery ticks work again after %.1fs", started - failing_since)
                 failing_since = 0.0
         except Exception as exc:  # database or Redis down: keep trying, never die; say so every 10 s
+            record.failed(exc)
             if not failing_since:
                 failing_since = reported = started
                 outage = isinstance(exc, DatabaseError | RedisError)  # expected: one line; anything else: its traceback

@@ -46,6 +46,14 @@ class GracefulShutdown:
     """What both worker classes add to RQ's: the first signal starts the running step's grace, the second ends it."""
 
     _hurried = False
+    beat_job: str | None = None  # the RQ job being run, for the heartbeat thread (runtime.heartbeats)
+
+    def execute_job(self, job, queue) -> None:
+        self.beat_job = job.id
+        try:
+            super().execute_job(job, queue)
+        finally:
+            self.beat_job = None
 
     def busy(self) -> bool:
         """Is a step (an RQ job) running now?"""

@@ -47,4 +47,4 @@ def _change(request: HttpRequest) -> HttpResponse:
             request, "workflows/pools.html",
             {"pools": pool_control.states(), "can_control": True, "error": str(exc)}, status=400,
         )  # fmt: skip
-    return redirect("workflows:pools")
+    return redirect("workflows:operations" if request.POST.get("next") == "operations" else "workflows:pools")

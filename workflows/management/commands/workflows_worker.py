@@ -11,7 +11,7 @@ from django.db import connections
 from django.utils.module_loading import import_string
 
 from workflows import conf, metrics
-from workflows.runtime import dispatch
+from workflows.runtime import dispatch, heartbeats
 from workflows.runtime.worker import graceful
 
 log = logging.getLogger("workflows.worker")
@@ -42,13 +42,28 @@ class Command(BaseCommand):
         metrics.metrics()  # with WORKFLOWS["METRICS"]: set up before forking, so that work horses share the directory
         cls = graceful(import_string(options["worker_class"]) if options["worker_class"] else conf.worker_class())
         queues = [dispatch.get_queue(q) for q in options["queues"] or conf.queue_names()]
+        self.worker = None
+        with heartbeats.beating("worker", self.beat_state):
+            self.serve(cls, queues, options)
+
+    def beat_state(self) -> dict:
+        """The heartbeat's view of the worker: read from memory only (the thread must not wait on anything)."""
+        worker = self.worker
+        job = getattr(worker, "beat_job", None)
+        return {
+            "name": getattr(worker, "name", None),
+            "queues": [q.name for q in getattr(worker, "queues", [])],
+            "step_run_id": dispatch.step_run_of(job),
+        }
+
+    def serve(self, cls, queues, options) -> None:
         worker = None
         while True:
             connections.close_all()  # a forked work horse must not share the parent's database socket
             try:
                 if worker is not None:
                     retire(worker)
-                worker = cls(
+                worker = self.worker = cls(
                     queues, connection=queues[0].connection, serializer=dispatch.JSONSerializer, name=options["name"]
                 )
                 worker.max_connection_wait_time = 5.0  # poll a stopped Redis every 5 s at most, not every 60 s

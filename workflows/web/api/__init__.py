@@ -26,7 +26,7 @@ from ninja import NinjaAPI, Router
 
 from .. import links
 from ..services import error_body
-from . import handling, pools, runs, schedules, schemas, workflows
+from . import handling, operations, pools, runs, schedules, schemas, workflows
 from .auth import SessionAuth, TokenAuth, authenticate, login_message, login_required_json
 
 
@@ -67,6 +67,7 @@ api.add_router("", workflows.router)
 api.add_router("", runs.router)
 api.add_router("", schedules.router)
 api.add_router("", pools.router)
+api.add_router("", operations.router)
 
 
 def _json_405(view):
