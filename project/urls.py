@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import urls as auth_urls
 from django.urls import include, path
 
+admin.autodiscover()  # here, not in every process: settings install SimpleAdminConfig (project/settings.py)
 admin.site.site_header = "Workflows administration"  # the demo site's admin is all about workflows
 admin.site.site_title = "Workflows admin"
 admin.site.index_title = "Workflows, runs and their journal"

@@ -20,9 +20,12 @@ REQUIRED_APPS = {
     "django.contrib.messages": "the dashboard's notices",
 }
 ADD_TO_SETTINGS = "Add it to INSTALLED_APPS (README: 'Add it to your project')."
+# the tag of the app's own checks: worker processes run only these (``workflows_worker``), not the URL and admin
+# checks, which would import every view, the API and the admin into a process that serves none of them
+TAG = "workflows"
 
 
-@register()
+@register(TAG)
 def check_installation(app_configs: Any, **kwargs: Any) -> list:
     return [
         Error(f"{name!r} is not in INSTALLED_APPS: {why}", hint=ADD_TO_SETTINGS, id="workflows.E010")
@@ -31,7 +34,7 @@ def check_installation(app_configs: Any, **kwargs: Any) -> list:
     ]
 
 
-@register()
+@register(TAG)
 def check_settings(app_configs: Any, **kwargs: Any) -> list:
     try:
         cfg = conf.settings()
@@ -112,7 +115,7 @@ def _check_redis_url() -> list:
     return []
 
 
-@register()
+@register(TAG)
 def check_channel_layer(app_configs: Any, **kwargs: Any) -> list:
     layers = getattr(settings, "CHANNEL_LAYERS", {}) or {}
     default = layers.get("default")
@@ -135,7 +138,7 @@ def check_channel_layer(app_configs: Any, **kwargs: Any) -> list:
     return []
 
 
-@register()
+@register(TAG)
 def check_sqlite(app_configs: Any, **kwargs: Any) -> list:
     return sqlite_warnings(settings.DATABASES.get("default", {}))
 
@@ -161,7 +164,7 @@ def sqlite_warnings(db: dict[str, Any]) -> list:
     ]
 
 
-@register()
+@register(TAG)
 def check_metrics(app_configs: Any, **kwargs: Any) -> list:
     """Metrics on: prometheus_client must be installed (E011); without a multiprocess directory only this process's
     counts are seen, not the workers' (W011)."""

@@ -183,6 +183,7 @@ from . import (  # noqa: E402,F401
     async_flows,
     chaos_flows,
     control_flows,
+    eager_flows,
     flow_control_flows,
     hardening_flows,
     hook_flows,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("daphne", "twisted", "autobahn", "channels.layers", "channels_redis")
+# nor the API, the views, the websocket consumer, the admin modules' imports (metrics: off in the demo settings)
+WEB = ("ninja", "workflows.web", "workflows.live.consumer", "channels.generic", "workflows.admin", "prometheus_client")
 
 PROBE = """
 import json, sys
@@ -46,8 +48,11 @@ def test_a_worker_process_imports_no_web_server(tmp_path):
     found = _probe(tmp_path, "workflows_worker")
     assert "daphne" not in found["apps"]
     assert [name for name in HEAVY if _loaded(found["modules"], name)] == []
+    assert [name for name in WEB if _loaded(found["modules"], name)] == []
+    assert "ninja" not in found["apps"]
 
 
 def test_runserver_still_gets_daphnes_asgi_runserver(tmp_path):
     found = _probe(tmp_path, "runserver")
     assert found["apps"][0] == "daphne"  # before staticfiles, so that its runserver wins
+    assert "ninja" in found["apps"]  # the API docs page's Swagger UI

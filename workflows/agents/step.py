@@ -67,6 +67,7 @@ def agent_step(
     description: str | None = None,
     concurrency_key: Callable[[Context], Any] | None = None,
     key_limit: int | None = None,
+    isolated: bool = False,
 ) -> Step:
     """A step that runs ``agent`` on ``prompt(c)``; its output is the agent's (validated against ``output``).
 
@@ -75,6 +76,7 @@ def agent_step(
     provider error, a resume after an approval) the agent replays what succeeded. ``approval`` names tools that
     suspend the run before they run; ``thread(c)`` names a conversation continued across runs; ``max_turns``
     bounds the model requests of one execution, ``max_tokens_per_run`` the tokens of the whole run.
+    ``isolated=True``: the agent step runs in an RQ job of its own (as ``@step(isolated=True)``).
     """
     approval = frozenset(approval)
     tools = _function_tools(agent)
@@ -153,7 +155,7 @@ def agent_step(
         ctx.suspend(payload, label=f"approve {payload['tool']}")
 
     made = step(body, id=id, retries=retries, backoff=backoff, timeout=timeout, pool=pool, resume=Decision,
-                concurrency_key=concurrency_key, key_limit=key_limit)  # fmt: skip
+                concurrency_key=concurrency_key, key_limit=key_limit, isolated=isolated)  # fmt: skip
     return replace(
         made,
         input=made.input if input is None else type(made.input)(input),

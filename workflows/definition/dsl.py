@@ -55,6 +55,7 @@ class Workflow:
         priority: int = 0,
         concurrency_key: Callable[..., Any] | None = None,
         key_limit: int | None = None,
+        eager: bool = True,
     ) -> None:
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise WorkflowDefinitionError(f"Invalid workflow name {name!r}: letters, digits, '_', '.', '-'")
@@ -67,6 +68,11 @@ class Workflow:
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise WorkflowDefinitionError(f"Workflow {name!r}: priority must be an integer, got {priority!r}")
         check_key(f"Workflow {name!r}", concurrency_key, key_limit)
+        if not isinstance(eager, bool):
+            raise WorkflowDefinitionError(f"Workflow {name!r}: eager must be True or False, got {eager!r}")
+        # False: each of its steps runs in an RQ job of its own (no eager execution, ``runtime.jobs``); like priority,
+        # an execution choice, not part of the version (``graph.compile_graph``)
+        self.eager = eager
         self.priority = priority  # its runs' default priority (flow.start(priority=) overrides it)
         self.concurrency_key = concurrency_key  # the default of its steps that name none
         self.key_limit = key_limit

@@ -135,6 +135,7 @@ class Graph:
     blocks: tuple[Block, ...]
     version: str  # the author's ``Workflow(..., version=)``, else the fingerprint
     fingerprint: str = ""  # a hash of what the author wrote (``compile_graph``)
+    eager: bool = True  # ``Workflow(eager=)``: may a job run the next step itself; not in the fingerprint
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -192,7 +193,9 @@ def _node(item: Step | Workflow, workflow: Workflow) -> Node:
 def compile_graph(workflow: Workflow, specs: list) -> Graph:
     """The workflow's graph. Its fingerprint hashes what the author wrote: blocks, step ids, the options given,
     schemas, the compiled code of conditions and functions, nested workflows' versions; never settings defaults
-    (``Node`` keeps None for what was not given), descriptions or line numbers. Its version is the author's
+    (``Node`` keeps None for what was not given), descriptions or line numbers, nor execution choices that do not
+    change what a run computes (``eager=``, a step's ``isolated=``, like ``priority=``): a run in flight follows
+    them from the step after the change, instead of needing its old version deployed. Its version is the author's
     ``version=`` if given, else that fingerprint."""
     blocks = []
     for index, spec in enumerate(specs):
@@ -220,6 +223,7 @@ def compile_graph(workflow: Workflow, specs: list) -> Graph:
         tuple(blocks),
         version=getattr(workflow, "_version", None) or digest,
         fingerprint=digest,
+        eager=workflow.eager,
     )
 
 

@@ -35,6 +35,9 @@ class Step:
     key_limit: int | None = None  # at most this many of its key's steps hold slots of its pool at once
     # (suspend_payload, resume data) -> None, raising InvalidInput: checks resume data beyond ``resume``'s type
     check_resume: Callable[[Any, Any], None] | None = None
+    # True: runs in an RQ job of its own: never run eagerly by its predecessor's job, nor runs its successor in its
+    # own (eager execution, ``runtime.jobs``). An execution choice, not part of the workflow's version.
+    isolated: bool = False
 
     def __repr__(self) -> str:
         return f"<Step {self.id}>"
@@ -62,9 +65,11 @@ def step(
     description: str | None = None,
     concurrency_key: Callable[..., Any] | None = None,
     key_limit: int | None = None,
+    isolated: bool = False,
 ) -> Any:
     """Declare a step: ``def f(ctx: StepContext, data: In) -> Out`` (or ``async def``); input/output types come
-    from the hints."""
+    from the hints. ``isolated=True``: the step always runs in an RQ job of its own (no eager execution into or
+    out of it)."""
 
     def make(func: Callable[..., Any]) -> Step:
         if not callable(func):
@@ -79,6 +84,8 @@ def step(
         if len(inspect.signature(func).parameters) < 1:
             raise WorkflowDefinitionError(f"Step {step_id!r} must accept a context argument: f(ctx, data)")
         check_key(f"Step {step_id!r}", concurrency_key, key_limit)
+        if not isinstance(isolated, bool):
+            raise WorkflowDefinitionError(f"Step {step_id!r}: isolated must be True or False, got {isolated!r}")
         data_type, return_type = _types_of(func)
         return Step(
             id=step_id,
@@ -94,6 +101,7 @@ def step(
             is_async=inspect.iscoroutinefunction(func),
             concurrency_key=concurrency_key,
             key_limit=key_limit,
+            isolated=isolated,
         )
 
     return make(fn) if fn is not None else make

@@ -160,7 +160,7 @@ def spawn(
         error = {"type": "ConcurrencyKeyError", "message": f"concurrency_key of {path!r}: {exc!r}", "step": path}
         return fail_run(run, error, traceback_of(exc), journal)
     slot = (
-        handoff.fields_for(journal, policy.pool(node), key)
+        handoff.fields_for(journal, policy.pool(node), key, node.step.isolated)
         if released and status == StepStatus.PENDING and node.kind == "step"
         else None
     )
@@ -199,7 +199,7 @@ def _key(run: Run, node: Node, data: Any, index: int | None) -> tuple[str, int |
 def release(run: Run, node: Node, sr: StepRun, journal: Journal) -> None:
     """Make a created row runnable: a step into its pool, a nested workflow as a child run."""
     if node.kind == "step":
-        slot = handoff.fields_for(journal, sr.pool, sr.concurrency_key)
+        slot = handoff.fields_for(journal, sr.pool, sr.concurrency_key, node.step.isolated)
         if slot and set_step(sr, (StepStatus.PENDING,), **slot):
             return handoff.taken(journal, sr)
         if sr.due_at is None:

@@ -7,8 +7,9 @@ count of slot holders does not change, so no pool lock is needed, and the limit 
 The successor takes the slot even when other ready steps wait for one: runs already under way come before new
 ones ("finish what you started": less work in progress, and no starvation, since every run ends). Steps without
 a slot to take are admitted oldest first. If the finishing worker may run the successor itself
-(``EAGER_SECONDS``, see ``jobs``), the successor is claimed for it in the same transaction (``running`` with the
-worker's lease) and runs without a trip through Redis; otherwise it is ``queued`` and enqueued on commit.
+(``EAGER_SECONDS``, ``Workflow(eager=)``, see ``jobs``) and the successor is not ``isolated``, the successor is
+claimed for it in the same transaction (``running`` with the worker's lease) and runs without a trip through
+Redis; otherwise it is ``queued`` and enqueued on commit.
 """
 
 from __future__ import annotations
@@ -57,14 +58,15 @@ def may_hand_over(pool: str, priority: int) -> bool:
     return limit is None or pools.busy(pool) < limit
 
 
-def fields_for(journal: Journal, pool: str, key: str = "") -> dict[str, Any] | None:
+def fields_for(journal: Journal, pool: str, key: str = "", isolated: bool = False) -> dict[str, Any] | None:
     """The fields that give a ready step of ``pool`` (with concurrency key ``key``) the offered slot; None if
-    there is none for it."""
+    there is none for it. An ``isolated`` step (``@step(isolated=True)``) takes the slot but is queued for a job
+    of its own, never claimed for the finishing worker."""
     slot: Slot | None = journal.slot
     if slot is None or not slot.open or slot.taker is not None or slot.pool != pool or slot.key != key:
         return None
     now = timezone.now()
-    if slot.worker:
+    if slot.worker and not isolated:
         return {"due_at": now, "queued_at": now, **running_fields(slot.worker, now)}
     return {"status": StepStatus.QUEUED, "due_at": now, "queued_at": now}
 

@@ -117,7 +117,9 @@ def _run_attempt(sr: StepRun, eager_until: float, seen: observe.Attempt) -> Step
         retrying(engine.fail, sr, exc)
     else:
         faults.point("step_returned")
-        eager = time.monotonic() < eager_until and not watchdog.shutting_down()  # a stopping worker takes no more
+        # the successor runs in this job only while it is young, in a workflow that allows it, after a step that
+        # is not isolated (the engine queues an isolated successor itself); a stopping worker takes no more
+        eager = time.monotonic() < eager_until and graph.eager and not step.isolated and not watchdog.shutting_down()
         worker = sr.worker if eager else None
         return retrying(engine.complete_and_take_next, sr, output, worker=worker)[1]
     return None

@@ -10,10 +10,12 @@ import socket
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
+from workflows import checks
 from workflows.runtime import heartbeats
 
 
 class Command(BaseCommand):
+    requires_system_checks = [checks.TAG]  # a probe every few seconds: not the URLs' and admin's checks
     help = "Exit 0 if a worker or recovery loop of this host (--kind, --pid to narrow) beat recently, else 1."
 
     def add_arguments(self, parser):

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 from django.utils.module_loading import import_string
 
-from workflows import conf, metrics
+from workflows import checks, conf, metrics
 from workflows.runtime import dispatch, heartbeats
 from workflows.runtime.worker import graceful
 
@@ -31,6 +31,7 @@ def retire(worker) -> None:
 
 class Command(BaseCommand):
     help = "Run an RQ worker for workflow steps; it outlives Redis restarts."
+    requires_system_checks = [checks.TAG]  # the app's checks; not the URLs' and admin's (``checks.TAG``)
 
     def add_arguments(self, parser):
         parser.add_argument("queues", nargs="*", help="queues to serve (default: every pool's queue)")
