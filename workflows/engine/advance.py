@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from .. import tracing
@@ -14,7 +15,7 @@ from ..exceptions import InvalidInput
 from ..store import statements, values
 from ..store.conversations import SUBSTEP_KINDS
 from ..store.journal import Journal
-from ..store.models import RUN_ACTIVE, InboundEvent, Run, StepRun, StepStatus
+from ..store.models import RUN_ACTIVE, STEP_OPEN, InboundEvent, Run, StepRun, StepStatus
 from ..store.workflow_rows import row_for
 from . import handoff, policy
 from .core import (
@@ -254,17 +255,25 @@ def after_success(run: Run, graph: Graph, sr: StepRun, journal: Journal) -> None
     block = graph.blocks[sr.block]
     if block.kind == "loop":
         return _loop_next(run, graph, block, sr, journal)
-    if block.kind == "foreach":
-        rows = StepRun.objects.filter(run=run, block=block.index).exclude(kind__in=SUBSTEP_KINDS)
-        total = rows.filter(attempt=1).count()
-        completed = rows.filter(status=StepStatus.SUCCEEDED).count()
-        journal.add("foreach_progress", block.id, completed=completed, total=total)
-        waiting = rows.filter(status=StepStatus.PENDING, due_at=None).order_by("index").first()
+    still_open = None
+    if block.kind == "foreach":  # one read of the block's counts, one of the next item (between two items)
+        rows = StepRun.objects.filter(run=run, block=block.index)
+        items = ~Q(kind__in=SUBSTEP_KINDS)
+        counts = rows.aggregate(
+            total=Count("pk", filter=items & Q(attempt=1)),
+            completed=Count("pk", filter=items & Q(status=StepStatus.SUCCEEDED)),
+            open=Count("pk", filter=Q(status__in=STEP_OPEN)),  # releasing the next item leaves it open
+        )
+        journal.add("foreach_progress", block.id, completed=counts["completed"], total=counts["total"])
+        still_open = counts["open"] > 0
+        waiting = rows.filter(items, status=StepStatus.PENDING, due_at=None).order_by("index").first()
         if waiting:
             release(run, block.nodes[0], waiting, journal)
     if block.kind == "step":  # its one node succeeded: the block is done, with that node's output
         enter(run, graph, block.index + 1, sr.output, journal, values.output_root(sr))
-    elif not StepRun.objects.filter(run=run, block=block.index).open().exists():
+    elif still_open is None:
+        still_open = StepRun.objects.filter(run=run, block=block.index).open().exists()
+    if block.kind != "step" and not still_open:
         data, ref = block_output_ref(run, graph, block.index)
         enter(run, graph, block.index + 1, data, journal, ref)
 

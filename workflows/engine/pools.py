@@ -108,6 +108,12 @@ def _held_by_key() -> Coalesce:
     return Coalesce(Subquery(held, output_field=IntegerField()), 0)
 
 
+def waiting(pool: str) -> bool:
+    """Does a due step of ``pool`` wait for a slot? One read, no lock: when none does, admission (a transaction
+    under the pool's lock) has nothing to do. A step that becomes pending after this read pumps for itself."""
+    return StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, due_at__lte=timezone.now()).exists()
+
+
 def admit(pool: str, settings: PoolSettings | None = None) -> list[int]:
     """pending -> queued for as many due steps of ``pool`` as its limits allow. Returns the admitted ids.
 
@@ -117,6 +123,8 @@ def admit(pool: str, settings: PoolSettings | None = None) -> list[int]:
     """
     settings = settings or conf.pool(pool)
     ensure(pool, settings)
+    if not waiting(pool):
+        return []
     with transaction.atomic():
         row = lock(pool)
         if row.paused:

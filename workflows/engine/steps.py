@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from .. import faults
 from ..exceptions import InvalidTransition, OutputTooLarge, WorkerLost, WorkerShutdown, WorkflowVersionError
-from ..store import values
+from ..store import statements, values
 from ..store.journal import Journal
-from ..store.models import RUN_ACTIVE, Run, StepRun, StepStatus
-from . import budgets, handoff, hooks, policy, substeps
+from ..store.models import RUN_ACTIVE, Run, RunStatus, StepRun, StepStatus
+from . import budgets, core, handoff, hooks, outages, policy, substeps
 from .advance import after_success
 from .core import (
     check_output,
@@ -34,8 +34,19 @@ from .core import (
 )
 
 
+class _Raced(Exception):
+    """The step was claimed by another job between the run's seq and the step's compare-and-set: roll back."""
+
+
 def claim(step_run_id: int, worker: str) -> StepRun | None:
     """queued -> running under a lease. None when not claimable (a duplicate, late or canceled job)."""
+    if statements.can_return():
+        try:
+            return _claim_in_running_run(step_run_id, worker)
+        except _Raced:
+            return None
+        except _NotRunning:
+            pass
     sr = StepRun.objects.filter(pk=step_run_id, status=StepStatus.QUEUED).first()
     if sr is None:
         return None
@@ -49,6 +60,38 @@ def claim(step_run_id: int, worker: str) -> StepRun | None:
         save(run, journal, derive=False)
     sr.run = run
     if sr.input_ref is not None:  # a large input stored once: read it for the step (in memory only)
+        sr.input = values.resolve(run, sr.input_ref)
+    return sr
+
+
+class _NotRunning(Exception):
+    """The step is not queued, or its run is neither pending nor running (it ended, or waits): the full claim."""
+
+
+def _claim_in_running_run(step_run_id: int, worker: str) -> StepRun:
+    """The claim of a step of a run that is running or about to start, the usual case: the run row is not read
+    and rewritten (its status, start and next journal seqs are set in one statement that also locks it, in the
+    usual order: run, then step). Three statements: the run, the step's compare-and-set returning its row, the
+    journal events."""
+    with transaction.atomic():
+        taken = statements.start_step_of(step_run_id, StepStatus.QUEUED, RunStatus.PENDING, RunStatus.RUNNING)
+        if taken is None:
+            raise _NotRunning
+        run, started = taken
+        sr = statements.set_step_returning(step_run_id, StepStatus.QUEUED, running_fields(worker, timezone.now()))
+        if sr is None:
+            raise _Raced
+        run.last_seq -= 2 if started else 1  # the seqs taken above are these events'
+        run._locked_status = run.status
+        journal = Journal(run)
+        journal.add("step_running", sr.path, attempt=sr.attempt, worker=sr.worker)
+        if started:
+            journal.add("run_started")
+            if run.parent_step_id:  # as ``save`` does when a run's status changes
+                outages.on_commit(lambda: core._tell_parent(run.pk), "telling a parent run of its child's new status")
+        journal.flush()
+    sr.run = run
+    if sr.input_ref is not None:
         sr.input = values.resolve(run, sr.input_ref)
     return sr
 

@@ -167,29 +167,32 @@ class _Guard:
         self.pid = os.getpid()
         self._watches: set[Watchdog] = set()
         self._changed = threading.Condition()
+        self._wakes_at = float("-inf")  # when the waiting thread wakes by itself (-inf: it is not waiting)
         threading.Thread(target=self._loop, name="workflows-watchdog", daemon=True).start()
 
     def watch(self, dog: Watchdog) -> None:
+        """Watch ``dog``; the thread is woken only if it would sleep past ``dog``'s first check (a step's enter
+        and exit then cost no thread switch: a fast step is done before its first heartbeat)."""
         with self._changed:
             self._watches.add(dog)
-            self._changed.notify()
+            if dog.wake_at() < self._wakes_at:
+                self._changed.notify()
 
     def unwatch(self, dog: Watchdog) -> None:
-        with self._changed:
+        with self._changed:  # not woken: it finds the set changed when it wakes
             self._watches.discard(dog)
-            self._changed.notify()
 
     def _loop(self) -> None:
         while True:
             with self._changed:
                 if not self._watches:
                     connection.close()  # this thread's own; no step left to check on
-                    self._changed.wait()
+                    self._sleep(float("inf"))
                     continue
                 now = time.monotonic()
                 due = [dog for dog in self._watches if dog.wake_at() <= now]
                 if not due:
-                    self._changed.wait(min(dog.wake_at() for dog in self._watches) - now)
+                    self._sleep(min(dog.wake_at() for dog in self._watches))
                     continue
             for dog in due:
                 try:
@@ -199,6 +202,14 @@ class _Guard:
                     keep = False
                 if not keep:
                     self.unwatch(dog)
+
+    def _sleep(self, until: float) -> None:
+        """Wait (holding ``_changed``) until ``until`` or a ``watch`` that needs it sooner."""
+        self._wakes_at = until
+        try:
+            self._changed.wait(None if until == float("inf") else max(0.0, until - time.monotonic()))
+        finally:
+            self._wakes_at = float("-inf")
 
 
 _guards: dict[int, _Guard] = {}

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connections, router
+from django.utils import timezone
 
 from .models import Run, RunEvent, StepRun
 from .models import Workflow as WorkflowRow
@@ -56,6 +57,91 @@ def lock_run(run_id: int) -> Run:
     if converters:  # the ORM's own conversions (JSON text, SQLite's datetimes), as a queryset would apply them
         row = next(compiler.apply_converters([row], converters))
     return attach_workflow(Run.from_db(alias, names, row))
+
+
+_readers: dict[tuple, tuple] = {}  # (alias, model) -> (compiler, converters, field names) for rows read back
+
+
+def _reader(model, alias: str) -> tuple:
+    """How to turn a row of all ``model``'s columns into an instance, as a queryset would (its converters)."""
+    key = (alias, model.__name__)
+    if key not in _readers:
+        names = [f.attname for f in model._meta.concrete_fields]
+        compiler = model.objects.using(alias).filter(pk=0).values_list(*names).query.get_compiler(alias)
+        compiler.as_sql()  # sets up compiler.select
+        _readers[key] = (compiler, compiler.get_converters([col for col, _, _ in compiler.select]), names)
+    return _readers[key]
+
+
+def _instance(model, alias: str, row: Sequence[Any]):
+    compiler, converters, names = _reader(model, alias)
+    if converters:
+        row = next(compiler.apply_converters([row], converters))
+    return model.from_db(alias, names, row)
+
+
+def can_return(alias: str | None = None) -> bool:
+    """Does the database answer ``UPDATE ... RETURNING`` (PostgreSQL; SQLite from 3.35)?"""
+    return connections[alias or router.db_for_write(Run)].features.can_return_columns_from_insert
+
+
+def start_step_of(step_run_id: int, status: str, pending: str, running: str) -> tuple[Run, bool] | None:
+    """The run side of a claim, in one ``UPDATE`` that locks the run row for the rest of the transaction as
+    ``lock_run`` would (run, then step: the usual lock order): if step run ``step_run_id`` is ``status`` and its
+    run ``pending`` or ``running``, the run becomes ``running`` (started now if it was pending, which a run is
+    exactly while it has not started) and takes the journal seqs of the claim's events: one, or two when it
+    starts. No other column is rewritten. (the run as it is now, whether it started now); None (nothing changed)
+    otherwise."""
+    alias = router.db_for_write(Run)
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    run_t, step_t = qn(Run._meta.db_table), qn(StepRun._meta.db_table)
+
+    def build() -> str:
+        columns = ", ".join(qn(f.column) for f in Run._meta.concrete_fields)
+        started, seq = qn("started_at"), qn("last_seq")
+        return (
+            f"UPDATE {run_t} SET {seq} = {seq} + CASE WHEN {started} IS NULL THEN 2 ELSE 1 END, "
+            f"{started} = COALESCE({started}, %s), {qn('status')} = %s, {qn('updated_at')} = %s "
+            f"WHERE {qn('id')} = (SELECT {qn('run_id')} FROM {step_t} WHERE {qn('id')} = %s AND {qn('status')} = %s) "
+            f"AND {qn('status')} IN (%s, %s) RETURNING {columns}"
+        )
+
+    sql = _cached((alias, "start_step_of"), build)
+    now = timezone.now()
+    at = Run._meta.get_field("updated_at").get_db_prep_save(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [at, running, at, step_run_id, status, pending, running])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    run = attach_workflow(_instance(Run, alias, row))
+    return run, run.started_at == now
+
+
+def set_step_returning(step_run_id: int, expect: str, fields: dict[str, Any]) -> StepRun | None:
+    """Compare-and-set step run ``step_run_id`` from status ``expect`` to ``fields``, in one ``UPDATE`` that
+    returns the whole row; None (nothing changed) if its status was not ``expect``."""
+    alias = router.db_for_write(StepRun)
+    connection = connections[alias]
+    meta = StepRun._meta
+    names = tuple(fields)
+
+    def build() -> str:
+        qn = connection.ops.quote_name
+        sets = ", ".join(f"{qn(meta.get_field(f).column)} = %s" for f in names)
+        columns = ", ".join(qn(f.column) for f in meta.concrete_fields)
+        return (
+            f"UPDATE {qn(meta.db_table)} SET {sets} WHERE {qn(meta.pk.column)} = %s AND {qn('status')} = %s "
+            f"RETURNING {columns}"
+        )
+
+    sql = _cached((alias, "set_step_returning", names), build)
+    params = [meta.get_field(f).get_db_prep_save(v, connection) for f, v in fields.items()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, step_run_id, expect])
+        row = cursor.fetchone()
+    return None if row is None else _instance(StepRun, alias, row)
 
 
 def attach_workflow(run: Run, name: str | None = None) -> Run:
