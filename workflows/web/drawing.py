@@ -290,7 +290,7 @@ def render(
         out.append(f'<circle class="terminal terminal-{label}" cx="{cx}" cy="{cy}" r="{m.terminal}"/>')
         if not compact and v:  # beside the dot: below it is the edge
             tx, ty = cx + m.terminal + 4, cy + 4
-            out.append(f'<text class="terminal-label" x="{tx}" y="{ty}" text-anchor="start">{label}</text>')
+            out.append(f'<text class="terminal-label terminal-label-side" x="{tx}" y="{ty}">{label}</text>')
         elif not compact:
             out.append(f'<text class="terminal-label" x="{cx}" y="{cy + m.terminal + 13}">{label}</text>')
     # nodes

@@ -67,7 +67,7 @@ if (table && form) {
     for (const b of boxes()) if (b.checked) data.append("run", b.value);
     for (const b of buttons) b.disabled = true;
     try {
-      const response = await fetch(form.action, {
+      const response = await fetch(form.getAttribute("action"), { // not form.action: a button is named "action"
         method: "POST",
         body: data,
         headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
