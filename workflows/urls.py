@@ -3,13 +3,25 @@
 
 from django.urls import include, path
 
-from .web import api, health, metrics, operations_views, pools_views, run_actions, schedule_views, tokens, views
+from .web import (
+    api,
+    bulk,
+    health,
+    metrics,
+    operations_views,
+    pools_views,
+    run_actions,
+    schedule_views,
+    tokens,
+    views,
+)
 
 app_name = "workflows"
 urlpatterns = [
     path("", views.home, name="home"),
     path("workflows/<str:name>/", views.workflow_detail, name="workflow"),
     path("runs/", views.runs_list, name="runs"),
+    path("runs/bulk/", bulk.bulk_action, name="runs-bulk"),  # POST: cancel or retry the selected runs
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/<str:action>/", run_actions.run_action, name="run-action"),  # POST: cancel, resume…
     path("workflows/<str:name>/schedules/new/", schedule_views.schedule_new, name="schedule-new"),

@@ -456,7 +456,8 @@ async def test_consumer__workflow_topic_streams_summaries_of_that_workflows_runs
         (entry,) = snapshot["runs"]
         assert entry["id"] == old.pk and entry["workflow"] == "counter" and entry["status"] == "pending"
         assert set(entry) == {
-            "id", "workflow", "status", "seq", "progress", "created_at", "started_at", "finished_at", "updated_at"
+            "id", "workflow", "status", "seq", "progress", "created_at", "started_at", "finished_at", "updated_at",
+            "error",
         }  # fmt: skip
         other = await db(flows.chatty_flow.start)({"value": 1}, user=user)  # another workflow: not on this topic
         run = await db(flows.counter.start)({"value": 1}, user=user)

@@ -54,8 +54,20 @@ SUMMARY_FIELDS = (
     "started_at",
     "finished_at",
     "updated_at",
+    "error",
 )
-_MODEL_FIELDS = {"status", "cursor", "last_seq", "created_by_id", "created_at", "started_at", "finished_at"}
+_MODEL_FIELDS = {"status", "cursor", "last_seq", "created_by_id", "created_at", "started_at", "finished_at", "error"}
+ERROR_CHARS = 300  # of an error's message in a summary: the run page has all of it
+
+
+def error_brief(error: Any) -> dict[str, str] | None:
+    """A run's error as the lists show it: its type and the start of its message."""
+    if not isinstance(error, dict):
+        return None
+    message = str(error.get("message") or "")
+    if len(message) > ERROR_CHARS:
+        message = message[: ERROR_CHARS - 1] + "…"
+    return {"type": str(error.get("type") or "Error"), "message": message}
 
 
 def progress(workflow: str, status: str, cursor: int) -> float | None:
@@ -82,6 +94,7 @@ def summary(values: dict[str, Any]) -> dict[str, Any]:
         "started_at": _iso(values["started_at"]),
         "finished_at": _iso(values["finished_at"]),
         "updated_at": _iso(values["updated_at"]),
+        "error": error_brief(values.get("error")),
     }
 
 

@@ -1,4 +1,4 @@
-"""Draw a workflow graph (``Graph.to_json()``) as SVG, blocks laid out left to right.
+"""Draw a workflow graph (``Graph.to_json()``) as SVG, blocks laid out left to right (or top to bottom).
 
 Each block is a column: the steps of a ``parallel`` or ``branch`` block sit side by side (stacked in the column,
 inside a dashed frame), loops and ``foreach`` carry a marker, nested workflows link to their page (on a run
@@ -170,41 +170,50 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _layout(columns: list[list[NodeBox]], m: Metrics) -> tuple[int, int, list[tuple[int, int, int]]]:
-    """Place the nodes; return (width, height, frames as (x, y, h) for multi-node columns)."""
-    heights = []
+def _layout(
+    columns: list[list[NodeBox]], m: Metrics, vertical: bool = False
+) -> tuple[int, int, list[tuple[int, int, int, int]]]:
+    """Place the nodes along the flow (left to right, or top to bottom when ``vertical``: a phone's narrow
+    screen), a block's parallel nodes across it; return (width, height, frames as (x, y, w, h))."""
+    along, across = (m.node_h, m.node_w) if vertical else (m.node_w, m.node_h)
+    sizes = []  # (across, along) of each column
     for column in columns:
-        h = len(column) * m.node_h + (len(column) - 1) * m.row_gap
-        if len(column) > 1 and m.frame:
-            h += 2 * m.frame + m.label
-        heights.append(h)
-    inner = max(heights + [m.node_h])
-    height = inner + 2 * m.pad
-    mid = height / 2
-    x = m.pad + 2 * m.terminal + m.col_gap
-    frames = []
-    for column, h in zip(columns, heights, strict=True):
         framed = len(column) > 1 and m.frame
-        top = round(mid - h / 2)
+        width = len(column) * across + (len(column) - 1) * m.row_gap
+        length = along
+        if framed:  # the caption sits above the nodes: across them when horizontal, along the flow when vertical
+            width += 2 * m.frame + (0 if vertical else m.label)
+            length += 2 * m.frame + (m.label if vertical else 0)
+        sizes.append((width, length))
+    breadth = max([w for w, _ in sizes] + [across]) + 2 * m.pad
+    mid = breadth / 2
+    pos = m.pad + 2 * m.terminal + m.col_gap
+    frames = []
+    for column, (width, length) in zip(columns, sizes, strict=True):
+        framed = len(column) > 1 and m.frame
+        side = round(mid - width / 2)
         if framed:
-            frames.append((x, top, h))
-            y = top + m.frame + m.label
-            nx = x + m.frame
+            frames.append((side, pos, width, length) if vertical else (pos, side, length, width))
+            side += m.frame + (0 if vertical else m.label)
+            p = pos + m.frame + (m.label if vertical else 0)
         else:
-            y, nx = top, x
+            p = pos
         for node in column:
-            node.x, node.y = nx, y
-            y += m.node_h + m.row_gap
-        x += m.node_w + (2 * m.frame if framed else 0) + m.col_gap
-    width = x + 2 * m.terminal + m.pad
-    return width, height, frames
+            node.x, node.y = (side, p) if vertical else (p, side)
+            side += across + m.row_gap
+        pos += length + m.col_gap
+    total = pos + 2 * m.terminal + m.pad
+    return (breadth, total, frames) if vertical else (total, breadth, frames)
 
 
-def _edge(x1: float, y1: float, x2: float, y2: float, cls: str = "edge") -> str:
-    dx = (x2 - x1) / 2
-    return (
-        f'<path class="{cls}" d="M{x1:.1f},{y1:.1f} C{x1 + dx:.1f},{y1:.1f} {x2 - dx:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"/>'
-    )
+def _edge(x1: float, y1: float, x2: float, y2: float, cls: str = "edge", vertical: bool = False) -> str:
+    if vertical:
+        dy = (y2 - y1) / 2
+        curve = f"C{x1:.1f},{y1 + dy:.1f} {x2:.1f},{y2 - dy:.1f} {x2:.1f},{y2:.1f}"
+    else:
+        dx = (x2 - x1) / 2
+        curve = f"C{x1 + dx:.1f},{y1:.1f} {x2 - dx:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
+    return f'<path class="{cls}" d="M{x1:.1f},{y1:.1f} {curve}"/>'
 
 
 def render(
@@ -213,55 +222,76 @@ def render(
     compact: bool = False,
     states: dict[str, dict[str, Any]] | None = None,
     interactive: bool = False,
+    vertical: bool = False,
 ) -> SafeString:
     """The graph as inline SVG.
 
     ``states`` maps ``"<block>:<node id>"`` to ``{"status", "iteration", "done", "total"}`` (a run's initial
-    state); ``interactive`` makes nodes focusable buttons (the run page's script selects a step on click).
+    state); ``interactive`` makes nodes focusable buttons (the run page's script selects a step on click);
+    ``vertical`` lays the flow out top to bottom (the pages show it instead below 700 px, see graph-phone.css).
     """
     m = COMPACT if compact else FULL
+    v = vertical
     states = states or {}
     columns = nodes_of(graph)
-    width, height, frames = _layout(columns, m)
-    mid = height / 2
+    width, height, frames = _layout(columns, m, v)
+    mid = (width if v else height) / 2
+
+    def at(along: float, across: float) -> tuple[float, float]:  # flow coordinates to x, y
+        return (across, along) if v else (along, across)
+
+    def ins(n: NodeBox) -> tuple[float, float]:
+        return (n.x + m.node_w / 2, n.y) if v else (n.x, n.y + m.node_h / 2)
+
+    def outs(n: NodeBox) -> tuple[float, float]:
+        return (n.x + m.node_w / 2, n.y + m.node_h) if v else (n.x + m.node_w, n.y + m.node_h / 2)
+
+    def along(p: tuple[float, float]) -> float:
+        return p[1] if v else p[0]
+
     out = [
-        f'<svg class="graph{" graph-compact" if compact else ""}" xmlns="http://www.w3.org/2000/svg" '
+        f'<svg class="graph{" graph-compact" if compact else ""}{" graph-vertical" if v else ""}" '
+        f'xmlns="http://www.w3.org/2000/svg" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
         f'aria-label="{escape(describe_text(graph))}">'
     ]
     # frames around parallel / branch columns
-    for (fx, fy, fh), column in zip(frames, [c for c in columns if len(c) > 1 and m.frame], strict=True):
+    for (fx, fy, fw, fh), column in zip(frames, [c for c in columns if len(c) > 1 and m.frame], strict=True):
         kind = column[0].block_kind
-        fw = m.node_w + 2 * m.frame
         out.append(
             f'<g class="frame frame-{escape(kind)}"><rect x="{fx}" y="{fy}" width="{fw}" height="{fh}" rx="10"/>'
             f'<text x="{fx + m.frame}" y="{fy + 12}">{escape(KIND_LABELS.get(kind, kind))}</text></g>'
         )
-    # edges: each column's right side to a junction, the junction to each node of the next column
-    start = (m.pad + m.terminal, mid)
+    # edges: each column's far side to a junction, the junction to each node of the next column
+    start = at(m.pad + m.terminal, mid)
+    end = at((height if v else width) - m.pad - m.terminal, mid)
     prev: list[tuple[float, float]] = [start]
     for column in columns:
-        ins = [(n.x, n.y + m.node_h / 2) for n in column]
+        targets = [ins(n) for n in column]
         dashed = column[0].block_kind in ("branch", "hook")
-        if len(prev) == 1 and len(ins) == 1:
-            out.append(_edge(prev[0][0], prev[0][1], ins[0][0], ins[0][1]))
+        if len(prev) == 1 and len(targets) == 1:
+            out.append(_edge(*prev[0], *targets[0], vertical=v))
         else:
-            jx = (max(p[0] for p in prev) + min(i[0] for i in ins)) / 2
-            for px, py in prev:
-                out.append(_edge(px, py, jx, mid))
-            for ix, iy in ins:
-                out.append(_edge(jx, mid, ix, iy, "edge edge-branch" if dashed else "edge"))
-        prev = [(n.x + m.node_w, n.y + m.node_h / 2) for n in column]
-    end = (width - m.pad - m.terminal, mid)
-    jx = (max(p[0] for p in prev) + end[0]) / 2
-    for px, py in prev:
-        out.append(_edge(px, py, jx if len(prev) > 1 else end[0], mid if len(prev) > 1 else py))
+            junction = at((max(along(p) for p in prev) + min(along(t) for t in targets)) / 2, mid)
+            for p in prev:
+                out.append(_edge(*p, *junction, vertical=v))
+            for t in targets:
+                out.append(_edge(*junction, *t, "edge edge-branch" if dashed else "edge", vertical=v))
+        prev = [outs(n) for n in column]
     if len(prev) > 1:
-        out.append(_edge(jx, mid, end[0], end[1]))
+        junction = at((max(along(p) for p in prev) + along(end)) / 2, mid)
+        for p in prev:
+            out.append(_edge(*p, *junction, vertical=v))
+        out.append(_edge(*junction, *end, vertical=v))
+    else:
+        out.append(_edge(*prev[0], *(end if v else (end[0], prev[0][1])), vertical=v))
     # start and end
     for (cx, cy), label in ((start, "start"), (end, "end")):
         out.append(f'<circle class="terminal terminal-{label}" cx="{cx}" cy="{cy}" r="{m.terminal}"/>')
-        if not compact:
+        if not compact and v:  # beside the dot: below it is the edge
+            tx, ty = cx + m.terminal + 4, cy + 4
+            out.append(f'<text class="terminal-label terminal-label-side" x="{tx}" y="{ty}">{label}</text>')
+        elif not compact:
             out.append(f'<text class="terminal-label" x="{cx}" y="{cy + m.terminal + 13}">{label}</text>')
     # nodes
     for column in columns:

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from ..exceptions import InvalidInput, UnknownWorkflow
+from ..live.payloads import error_brief
 from ..store import values
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Debounce, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
@@ -71,6 +72,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def _rows(runs: list[Run]) -> list[dict[str, Any]]:
     if runs and not hasattr(runs[0], "tokens"):
         queries.attach_tokens(runs)
+    for run in runs:
+        run.error_brief = error_brief(run.error)  # the error column: type and the start of the message
     return [{"run": r, "progress": queries.run_progress(r)} for r in runs]
 
 
@@ -83,7 +86,8 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     info = queries.workflow_info(name)
     if info is None:
         raise Http404(f"No workflow named {name!r}")
-    form = SchemaForm(info.input_schema, prefix="input")
+    from_run = _from_run(request, name) if request.method != "POST" else None
+    form = SchemaForm(info.input_schema, prefix="input", **({"initial": from_run.input} if from_run else {}))
     key_error = ""
     key = ""
     if request.method == "POST":
@@ -123,7 +127,9 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     context = {
         "info": info,
         "drawing": drawing.render(info.graph),
+        "drawing_vertical": drawing.render(info.graph, vertical=True),
         "form": form,
+        "from_run": from_run,
         "key": key,
         "key_error": key_error,
         "filters": filters,
@@ -144,6 +150,23 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     }
     status = 400 if form.has_errors or key_error else 200
     return render(request, "workflows/workflow.html", context, status=status)
+
+
+def _from_run(request: HttpRequest, name: str) -> Run | None:
+    """The run whose input prefills the launch form (``?from_run=<id>``, "launch again with this input"): one of
+    this workflow's runs the user may see, with its input inline; otherwise a message says why not."""
+    text = request.GET.get("from_run", "")
+    if not text:
+        return None
+    run = None
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        run = Run.objects.visible_to(request.user).filter(pk=int(text), workflow__name=name).first()
+    if run is None:
+        messages.warning(request, f"No run {text[:20]!r} of {name} that you may see: the form is not prefilled.")
+    elif values.is_brief(values.brief(run.input, "input")):
+        messages.warning(request, f"The input of run #{run.pk} is too large to prefill the form.")
+        run = None
+    return run
 
 
 def count_errors(errors: list) -> str:
@@ -191,6 +214,9 @@ def _insertable(request: HttpRequest, filters: queries.RunFilters) -> bool:
 @login_required
 def runs_list(request: HttpRequest) -> HttpResponse:
     filters, filter_errors = queries.RunFilters.parse(request.GET)
+    if request.GET.get("fragment") == "count":  # the live total (runs.js asks again as runs start and end)
+        count, capped = queries.capped_count(filters.apply(Run.objects.visible_to(request.user)))
+        return JsonResponse({"count": count, "capped": capped, "errors": filter_errors})
     page = _page(request, filters)
     topic = f"workflow:{filters.workflow}" if filters.workflow else "runs"
     names = sorted({i.name for i in queries.all_workflow_infos()} | ({filters.workflow} if filters.workflow else set()))
@@ -206,6 +232,7 @@ def runs_list(request: HttpRequest) -> HttpResponse:
             "workflow_names": names,
             "live_topic": topic,
             "insertable": _insertable(request, filters),
+            "selectable": True,
         },
     )
 
@@ -288,6 +315,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
         ]
         context.update(
             drawing=drawing.render(graph, states=states, interactive=True),
+            drawing_vertical=drawing.render(graph, states=states, interactive=True, vertical=True),
             steps=steps,
             initial={
                 "run": {

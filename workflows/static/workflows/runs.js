@@ -35,18 +35,32 @@ function progressHtml(id, fraction) {
   );
 }
 
-function rowHtml(s, hideWorkflow) {
+/** The error cell's content (as _run_row.html writes it): the type, the message cut short, all of it on hover. */
+function errorHtml(error) {
+  if (!error) return "";
+  const short = error.message.length > 80 ? `${error.message.slice(0, 79)}…` : error.message;
+  return (
+    `<span class="run-error" title="${escapeHtml(`${error.type}: ${error.message}`)}">` +
+    `<span class="mono">${escapeHtml(error.type)}</span> ${escapeHtml(short)}</span>`
+  );
+}
+
+function rowHtml(s, hideWorkflow, selectable) {
   const created = parseTime(s.created_at);
   const workflow = hideWorkflow
     ? ""
-    : `<td><a href="${escapeHtml(pageUrl("workflow", { name: s.workflow }))}">${escapeHtml(s.workflow)}</a></td>`;
+    : `<td data-label="Workflow"><a href="${escapeHtml(pageUrl("workflow", { name: s.workflow }))}">${escapeHtml(s.workflow)}</a></td>`;
+  const select = selectable
+    ? `<td class="col-select"><input type="checkbox" name="run" value="${s.id}" form="bulk-form" aria-label="Select run ${s.id}"></td>`
+    : "";
   return (
-    `<td><a class="run-link mono" href="${escapeHtml(pageUrl("run", { id: s.id }))}">#${s.id}</a></td>${workflow}` +
-    `<td data-cell="status">${badge(s.status)}</td>` +
-    `<td data-cell="progress" class="col-progress">${progressHtml(s.id, s.progress)}</td>` +
-    `<td data-cell="created"><time datetime="${escapeHtml(s.created_at)}" data-relative>${created ? relTime(created) : ""}</time></td>` +
-    `<td class="num mono" data-cell="tokens"></td>` +
-    `<td class="num mono" data-cell="duration"></td>`
+    `${select}<td data-label="Run"><a class="run-link mono" href="${escapeHtml(pageUrl("run", { id: s.id }))}">#${s.id}</a></td>${workflow}` +
+    `<td data-cell="status" data-label="Status">${badge(s.status)}</td>` +
+    `<td data-cell="progress" data-label="Progress" class="col-progress">${progressHtml(s.id, s.progress)}</td>` +
+    `<td data-cell="error" data-label="Error" class="col-error">${errorHtml(s.error)}</td>` +
+    `<td data-cell="created" data-label="Created"><time datetime="${escapeHtml(s.created_at)}" data-relative>${created ? relTime(created) : ""}</time></td>` +
+    `<td class="num mono" data-cell="tokens" data-label="Tokens"></td>` +
+    `<td class="num mono" data-cell="duration" data-label="Duration"></td>`
   );
 }
 
@@ -59,6 +73,11 @@ function applyToRow(row, s) {
     const pct = Math.round(s.progress * 100);
     bar.setAttribute("aria-valuenow", String(pct));
     bar.firstElementChild.style.width = `${pct}%`;
+  }
+  const error = row.querySelector("[data-cell=error]");
+  if (error && s.error !== undefined) {
+    const html = errorHtml(s.error);
+    if (error.innerHTML !== html) error.innerHTML = html;
   }
   const duration = row.querySelector("[data-cell=duration]");
   if (duration) {
@@ -75,6 +94,7 @@ function followTable(table) {
   const tbody = table.tBodies[0];
   const insert = table.dataset.insert === "1";
   const hideWorkflow = table.dataset.hideWorkflow === "1";
+  const selectable = table.dataset.selectable === "1";
   const limit = Number(table.dataset.limit || 50);
   const empty = tbody.querySelector(".empty-row");
   onSummaries(table.dataset.liveRuns, (s) => {
@@ -88,7 +108,7 @@ function followTable(table) {
       if (top && Number(top.dataset.run) > s.id && created === topCreated) return;
       row = document.createElement("tr");
       row.dataset.run = String(s.id);
-      row.innerHTML = rowHtml(s, hideWorkflow);
+      row.innerHTML = rowHtml(s, hideWorkflow, selectable);
       row.classList.add("row-new");
       tbody.insertBefore(row, tbody.firstChild);
       const rows = tbody.querySelectorAll("tr[data-run]");

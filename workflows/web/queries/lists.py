@@ -9,11 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -24,7 +26,9 @@ from ...store.models import Run, RunStatus
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 COUNT_CAP = 10_000
-LIST_DEFER = ("input", "output", "error", "traceback", "state")
+LIST_DEFER = ("input", "output", "traceback", "state")  # not error: the lists show its type and message
+Q_MAX = 200  # characters of a search
+SEARCH_WINDOW = 10_000  # the search over inputs reads at most the newest this many runs (of the other filters)
 
 
 # --- filters ---------------------------------------------------------------------------------------------------
@@ -68,13 +72,15 @@ class RunFilters:
                 errors[name] = f"{name} must be a date (YYYY-MM-DD) or an ISO datetime between years 1 and 9999"
             else:
                 setattr(f, name, when)
-        f.q = str(params.get("q", "") or "").strip()[:255]
-        if "\x00" in f.q:
-            errors["q"], f.q = "q must not contain NUL characters", ""
+        f.q = str(params.get("q", "") or "").strip()
+        if len(f.q) > Q_MAX:
+            errors["q"], f.q = f"q must be at most {Q_MAX} characters (it has {len(f.q)})", ""
+        elif "\x00" in f.q or any(0xD800 <= ord(c) <= 0xDFFF for c in f.q):
+            errors["q"], f.q = "q must not contain NUL characters or lone surrogates", ""
         f.raw = {
             k: str(params.get(k))
             for k in ("workflow", "created_from", "created_to", "q")
-            if params.get(k) and k not in errors and "\x00" not in str(params.get(k))
+            if params.get(k) and k not in errors and "\x00" not in str(params.get(k)) and len(str(params.get(k))) <= 255
         }
         if workflow:
             f.raw.pop("workflow", None)
@@ -94,7 +100,11 @@ class RunFilters:
             cond = Q(idempotency_key__icontains=self.q)
             if match:
                 cond |= Q(pk=int(match[1]))
-            qs = qs.filter(cond)
+            newest = qs.order_by("-created_at", "-id").values("pk")[:SEARCH_WINDOW]
+            in_input = Q()
+            for text in _json_forms(self.q):
+                in_input |= Q(input_text__icontains=text)
+            qs = qs.annotate(input_text=Cast("input", TextField())).filter(cond | (Q(pk__in=newest) & in_input))
         return qs
 
     def params(self) -> list[tuple[str, str]]:
@@ -106,6 +116,13 @@ class RunFilters:
     @property
     def active(self) -> bool:
         return bool(self.workflow or self.statuses or self.created_from or self.created_to or self.q)
+
+
+def _json_forms(q: str) -> list[str]:
+    """How ``q`` may appear in a run's input as JSON text: as typed, and with JSON's escapes (quotes and
+    backslashes; non-ASCII as ``\\uXXXX``, which is how SQLite's JSON columns store it)."""
+    forms = [q, json.dumps(q, ensure_ascii=False)[1:-1], json.dumps(q)[1:-1]]
+    return list(dict.fromkeys(forms))
 
 
 def _parse_when(text: str, end: bool) -> dt.datetime | None:
