@@ -314,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "latest.md").write_text(text)
     (args.results / "latest.json").write_text(json.dumps(results, indent=1))
-    why = report.chart(results, args.results / "bench.png")
-    say(why or f"saved {args.results / 'latest.md'}, latest.json and bench.png")
+    why = report.chart(results, args.results / "bench.png") if old else "no chart: it draws the older scenarios"
+    say(f"saved {args.results / 'latest.md'} and latest.json; {why or 'and bench.png'}")
     if args.size == "full" and not old and not args.no_docs and DOCS.exists():
         body = DOCS.read_text()
         if START in body and END in body:
