@@ -44,7 +44,7 @@ clean:
 
 # make bench - workflows beside raw RQ, the database's own limit, Celery and DBOS on SQLite and durable PostgreSQL,
 # interleaved repetitions, CPU per step beside every ratio; prints one table, saves it under bench/results/ and in
-# the README (BENCH_ARGS="--db sqlite --reps 1" for a quicker look, a few minutes)
+# the README (BENCH_ARGS="--db sqlite --reps 1 --size quick" for a look in a few minutes)
 .PHONY: bench
 bench: venv
 	$(PYTHON) -m bench $(BENCH_ARGS)

@@ -66,6 +66,7 @@ SIZES = {
         "peers": {"runs": 70},
         "profile": {"runs": 40},
     },
+    "quick": {},  # the full size with smaller measures (below): a look in a few minutes, README left alone
     "tiny": {
         "compare": {
             "runs": 6,
@@ -85,6 +86,15 @@ SIZES = {
         "profile": {"runs": 3},
     },
 }
+
+
+SIZES["quick"] = {
+    **SIZES["full"],
+    "compare": {**SIZES["full"]["compare"], "runs": 30, "handoff_runs": 5, "db_seconds": 2, "io_items": 200,
+                "io_chains": 1},
+    "peers": {"runs": 30},
+    "push": {"events": 200, "rate": 200, "warmup": 20},
+}  # fmt: skip
 
 
 def say(message: str) -> None:
