@@ -42,8 +42,9 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info var/test-*.sqlite3*
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
-# make bench - throughput, latency and scale on SQLite and PostgreSQL, beside raw RQ, Celery and DBOS; prints the
-# table and saves it with a chart under bench/results/ (BENCH_ARGS="--db sqlite --reps 1" for a quicker look)
+# make bench - workflows beside raw RQ, the database's own limit, Celery and DBOS on SQLite and durable PostgreSQL,
+# interleaved repetitions, CPU per step beside every ratio; prints one table, saves it under bench/results/ and in
+# the README (BENCH_ARGS="--db sqlite --reps 1 --size quick" for a look in a few minutes)
 .PHONY: bench
 bench: venv
 	$(PYTHON) -m bench $(BENCH_ARGS)

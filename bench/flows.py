@@ -80,3 +80,30 @@ loop = (  # storage: a run of exactly n sequential steps (one row per iteration)
 # admission with and without concurrency keys (bench.admission)
 Workflow("bench-admit-plain", input=Num).then(step(_noop, id="admit_plain", pool="bench_plain")).commit()
 Workflow("bench-admit-keyed", input=Num).then(step(_noop, id="admit_keyed", pool="bench_keyed")).commit()
+
+
+# --- bench.compare: the same workflows on two pools, served by workers that differ only in EAGER_SECONDS ------
+MODES = {"step": "bench_step", "eager": "bench_eager"}  # mode -> pool (queue: the pool's name with a dash)
+
+
+def _sleep(ctx: StepContext, data: Any) -> Any:
+    time.sleep(0.05)  # a 50 ms I/O wait (an API call, a query)
+    return data
+
+
+def _pooled(name: str, length: int, fn, pool: str, input: Any = Num) -> Workflow:
+    flow = Workflow(name, input=input, description=f"{length} × {fn.__name__} on pool {pool}")
+    for i in range(1, length + 1):
+        flow = flow.then(step(fn, id=f"{fn.__name__.strip('_')}{i}", pool=pool))
+    return flow.commit()
+
+
+NOOP5 = {mode: _pooled(f"bench-{mode}-noop5", 5, _noop, pool) for mode, pool in MODES.items()}
+STAMP5 = {mode: _pooled(f"bench-{mode}-stamp5", 5, _stamp, pool, dict) for mode, pool in MODES.items()}
+IO_CHAIN = {mode: _pooled(f"bench-{mode}-io20", 20, _sleep, pool) for mode, pool in MODES.items()}
+IO_FOREACH = {  # input: the list of items; each item sleeps 50 ms; 10 at once (the pool's limit)
+    mode: Workflow(f"bench-{mode}-io-foreach", input=list[int], description="a foreach of 50 ms items")
+    .foreach(step(_sleep, id="io_item", pool=pool), concurrency=10)
+    .commit()
+    for mode, pool in MODES.items()
+}

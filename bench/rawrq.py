@@ -36,3 +36,32 @@ def measure(conn, names: list[str], jobs: int, timeout: float = 300) -> float:
             raise TimeoutError(f"raw RQ: {done_count(conn, names) - before}/{jobs} jobs done after {timeout}s")
         time.sleep(0.002)
     return time.perf_counter() - started
+
+
+def noops(n: int) -> None:
+    """The job of the eager comparison: ``n`` no-ops in one job, as an eager run does ``n`` steps in one job."""
+    for i in range(n):
+        noop(i)
+
+
+def sleep50(i: int) -> None:
+    """A 50 ms I/O wait, like ``bench.flows._sleep``."""
+    time.sleep(0.05)
+
+
+def measure_jobs(conn, names: list[str], func: str, args: list[tuple], timeout: float = 300) -> float:
+    """Like ``measure`` for any job function: one job per tuple of ``args``; seconds until all are done."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    queue = Queue(QUEUE, connection=conn, serializer=JSONSerializer)
+    before = done_count(conn, names)
+    started = time.perf_counter()
+    for a in args:
+        queue.enqueue(func, *a, job_timeout=-1, result_ttl=0, failure_ttl=86400)
+    deadline = started + timeout
+    while done_count(conn, names) - before < len(args):
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"raw RQ: {done_count(conn, names) - before}/{len(args)} jobs after {timeout}s")
+        time.sleep(0.002)
+    return time.perf_counter() - started

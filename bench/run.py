@@ -1,7 +1,12 @@
 """``python -m bench`` (``make bench``): every benchmark, on SQLite and PostgreSQL, in one table.
 
     .venv/bin/python -m bench [--db sqlite,postgresql] [--reps 3] [--size full|tiny]
-                              [--only throughput,scale,pages,admission,push,peers,profile] [--no-install] [--no-docs]
+                              [--only compare,peers,push,throughput,scale,pages,admission,profile] [--no-install]
+                              [--no-docs]
+
+By default (compare, peers, push) it prints the one table of ``bench.table``: every ratio measured side by
+side in one run, repetitions interleaved, CPU time per step beside wall time (``bench.compare``). The older
+scenarios (throughput, scale, pages, admission, profile) print their table below it when asked for.
 
 Starts an embedded Redis (``workflows.redis_server``) and, for PostgreSQL, a throwaway cluster
 (``tests.pgcluster``, durable: fsync, synchronous_commit and full_page_writes on, unlike the test suite's).
@@ -33,25 +38,45 @@ import time
 import traceback
 from pathlib import Path
 
-from . import deps, push, report
+from . import deps, push, report, table
 from .services import BASE_DIR, start_postgres, start_redis, stop_postgres, stop_redis
 
 RESULTS = BASE_DIR / "bench" / "results"
 DOCS = BASE_DIR / "README.md"
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
-SCENARIOS = ["throughput", "scale", "pages", "admission", "push", "peers", "profile"]
+SCENARIOS = ["compare", "throughput", "scale", "pages", "admission", "push", "peers", "profile"]
+DEFAULT = ["compare", "peers", "push"]  # the table of bench.table; the others add the older table below it
 
 SIZES = {
     "full": {
+        "compare": {
+            "runs": 70,  # 350 steps a measure; the workers' RSS is read after 5 x (5 + 3 x 70) = 1,075 steps
+            "handoff_runs": 10,
+            "worker_classes": ["SimpleWorker", "Worker"],
+            "db_seconds": 3,
+            "io_items": 1000,
+            "io_chains": 2,
+            "io_workers": 4,
+        },
         "throughput": {"runs": 200, "handoff_runs": 20, "worker_classes": ["SimpleWorker", "Worker"]},
         "scale": {"chain_runs": 5, "foreach_items": 1000, "storage_sizes": [10, 100, 1000]},
         "pages": {"runs": 100_000, "requests": 10, "big_items": 1000},
         "admission": {"keys": 1000, "passes": 20},
         "push": {"events": 1000, "rate": 200, "warmup": 50},
-        "peers": {"runs": 200},
+        "peers": {"runs": 70},
         "profile": {"runs": 40},
     },
+    "quick": {},  # the full size with smaller measures (below): a look in a few minutes, README left alone
     "tiny": {
+        "compare": {
+            "runs": 6,
+            "handoff_runs": 2,
+            "worker_classes": ["SimpleWorker"],
+            "db_seconds": 0.5,
+            "io_items": 8,
+            "io_chains": 1,
+            "io_workers": 2,
+        },
         "throughput": {"runs": 6, "handoff_runs": 2, "worker_classes": ["SimpleWorker"]},
         "scale": {"chain_runs": 1, "foreach_items": 20, "storage_sizes": [2, 4, 8]},
         "pages": {"runs": 300, "requests": 2, "big_items": 20},
@@ -61,6 +86,15 @@ SIZES = {
         "profile": {"runs": 3},
     },
 }
+
+
+SIZES["quick"] = {
+    **SIZES["full"],
+    "compare": {**SIZES["full"]["compare"], "runs": 30, "handoff_runs": 5, "db_seconds": 2, "io_items": 200,
+                "io_chains": 1},
+    "peers": {"runs": 30},
+    "push": {"events": 200, "rate": 200, "warmup": 20},
+}  # fmt: skip
 
 
 def say(message: str) -> None:
@@ -169,11 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--reps", type=int, default=None, help="repetitions of each measure (default 3; tiny: 1)")
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated, of {', '.join(SCENARIOS)}")
+    parser.add_argument("--only", default=",".join(DEFAULT), help=f"comma-separated, of {', '.join(SCENARIOS)}")
     parser.add_argument("--no-install", action="store_true", help="install nothing: what needs it says n/a")
     parser.add_argument("--no-docs", action="store_true", help="leave the README's table alone")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to save (default bench/results/)")
-    parser.add_argument("--timeout", type=float, default=1500, help="seconds for one scenario")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds for one scenario")
     args = parser.parse_args(argv)
     dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -201,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster = None
     env = {
         **os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "REDIS_URL": redis_url,
+        "BENCH_REDIS_PID": str(redis_proc.pid),  # bench.cpu: Redis's CPU is part of every measure's
         "WORKFLOWS_LOG_LEVEL": "WARNING", "WORKFLOWS_VAR_DIR": str(work / "var"), "SECRET_KEY": "bench-not-secret",
         "PYTHONUNBUFFERED": "1",
     }  # fmt: skip
@@ -214,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                 if db == "postgresql":
                     cluster, server_url = start_postgres()
                     say(f"postgresql: throwaway cluster at {server_url}")
+                    env["BENCH_PG_PID"] = (cluster.data / "postmaster.pid").read_text().split()[0]
                 else:
                     server_url = None
                 servers[db] = Databases(db, work, server_url, env)
@@ -221,19 +257,20 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 results["db"][db] = {name: {"error": f"no {db}: {exc}"} for name in SCENARIOS}
         for db, databases in servers.items():
-            for name in ("throughput", "scale", "pages", "admission"):
+            db_env = env if db == "postgresql" else {k: v for k, v in env.items() if k != "BENCH_PG_PID"}
+            for name in ("compare", "throughput", "scale", "pages", "admission"):
                 if name not in only:
                     continue
                 say(f"{db}: {name}")
                 flush_redis(redis_url)
                 params = {**size[name], "reps": reps}
-                results["db"][db][name] = part = run_scenario(name, databases.fresh(name), env, params, work,
+                results["db"][db][name] = part = run_scenario(name, databases.fresh(name), db_env, params, work,
                                                               args.timeout)  # fmt: skip
                 say(f"{db}: {name} " + (f"failed: {part['error']}" if "error" in part else f"{part['seconds']}s"))
             if "peers" in only:
                 say(f"{db}: DBOS")
                 if peers_python:
-                    dbos_env = {**env, "DBOS_DATABASE_URL": databases.fresh("dbos", migrated=False)}
+                    dbos_env = {**db_env, "DBOS_DATABASE_URL": databases.fresh("dbos", migrated=False)}
                     peer_args = ["--runs", str(size["peers"]["runs"]), "--reps", str(reps)]
                     results["db"][db]["dbos"] = run_peer(peers_python, "dbos_app", peer_args, dbos_env, work, 600)
                 else:
@@ -253,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             flush_redis(redis_url)
             if peers_python:
                 peer_args = ["--chains", str(size["peers"]["runs"]), "--reps", str(reps)]
-                celery_env = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}  # no Django there
+                celery_env = {k: v for k, v in env.items() if k not in ("DJANGO_SETTINGS_MODULE", "BENCH_PG_PID")}
                 results["peers"]["celery"] = run_peer(peers_python, "celery_app", peer_args, celery_env, work, 600)
             else:
                 results["peers"]["celery"] = {"error": peers_reason}
@@ -278,16 +315,18 @@ def main(argv: list[str] | None = None) -> int:
     results["finished"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     results["seconds"] = round(seconds)
     results["machine"] = _machine()
-    table = report.markdown(results)
-    notes = _notes(results, missing)
-    text = f"{table}\n\n{notes}\n"
+    old = only - set(DEFAULT)
+    text = f"{table.markdown(results)}\n\n{table.notes(results)}\n"
+    if old:
+        text += f"\nOther figures (--only {','.join(sorted(old))}):\n\n{report.markdown(results)}\n\n"
+        text += f"{_notes(results, missing)}\n"
     print("\n" + text)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "latest.md").write_text(text)
     (args.results / "latest.json").write_text(json.dumps(results, indent=1))
-    why = report.chart(results, args.results / "bench.png")
-    say(why or f"saved {args.results / 'latest.md'}, latest.json and bench.png")
-    if args.size == "full" and not args.no_docs and DOCS.exists():
+    why = report.chart(results, args.results / "bench.png") if old else "no chart: it draws the older scenarios"
+    say(f"saved {args.results / 'latest.md'} and latest.json; {why or 'and bench.png'}")
+    if args.size == "full" and not old and not args.no_docs and DOCS.exists():
         body = DOCS.read_text()
         if START in body and END in body:
             head, rest = body.split(START, 1)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 SCENARIOS = {
+    "compare": "bench.compare",  # the honest comparison: side by side, interleaved, CPU per step
     "throughput": "bench.throughput",  # workflows vs raw RQ, and the handoff latency
     "scale": "bench.scale",  # per-step overhead (chain vs foreach), bytes stored per step
     "pages": "bench.pages",  # dashboard response times with 100,000 runs

@@ -79,12 +79,14 @@ class Procs:
         self.started.append(proc)
         return proc
 
-    def workflows_workers(self, n: int, worker_class: str) -> list[Proc]:
-        """n ``workflows_worker`` processes, registered in Redis before this returns."""
+    def workflows_workers(
+        self, n: int, worker_class: str, queues: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> list[Proc]:
+        """n ``workflows_worker`` processes (of ``queues``, default all), registered in Redis before this returns."""
         names = [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(n)]
         procs = [
             self.start(name, sys.executable, "manage.py", "workflows_worker", "--worker-class", worker_class,
-                       "--name", name)
+                       "--name", name, *queues, env=env)
             for name in names
         ]  # fmt: skip
         self._registered(procs, names)

@@ -18,6 +18,9 @@ WORKFLOWS = {
     "POOLS": {
         "default": {"queue": "default", "max_parallel": 10},
         "bench_plain": {"queue": "default", "max_parallel": 10},  # bench.admission
+        # bench.compare: one pool per mode, each served by its own workers (BENCH_EAGER_SECONDS tells them apart)
+        "bench_step": {"queue": "bench-step", "max_parallel": 10},
+        "bench_eager": {"queue": "bench-eager", "max_parallel": 10},
         "bench_keyed": {
             "queue": "default",
             "max_parallel": 10,
@@ -27,3 +30,5 @@ WORKFLOWS = {
     },
     "WORKER_CLASS": os.environ.get("WORKFLOWS_WORKER_CLASS", "rq.worker.SimpleWorker"),
 }
+if os.environ.get("BENCH_EAGER_SECONDS"):  # bench.compare's one-job-per-step workers: 0
+    WORKFLOWS["EAGER_SECONDS"] = float(os.environ["BENCH_EAGER_SECONDS"])

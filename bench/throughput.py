@@ -110,15 +110,15 @@ def _workflows(runs: int, timeout: float) -> tuple[float, int]:
     return seconds, bad
 
 
-def _handoff(runs: int, timeout: float) -> dict[str, list[float]]:
-    """Milliseconds between consecutive steps of ``runs`` runs of bench-stamp5, run one at a time."""
+def _handoff(runs: int, timeout: float, flow=None) -> dict[str, list[float]]:
+    """Milliseconds between consecutive steps of ``runs`` runs of bench-stamp5 (or ``flow``), one at a time."""
     from workflows.models import StepRun, StepStatus
 
     from .flows import stamp5
 
     ids = []
     for _ in range(runs):
-        run = stamp5.start({})
+        run = (flow or stamp5).start({})
         _wait(run.pk, run.pk, 1, timeout, 0.005)
         ids.append(run.pk)
     rows = (

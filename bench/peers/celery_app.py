@@ -66,6 +66,7 @@ def _chains(conn, n: int, timeout: float) -> float:
 def main() -> int:
     import redis
 
+    from bench import cpu
     from bench.services import Procs, wait_for
 
     parser = argparse.ArgumentParser()
@@ -87,16 +88,19 @@ def main() -> int:
         wait_for(lambda: all(p.check() for p in procs.started) and len(app.control.ping(timeout=0.5)) >= args.workers,
                  60, 0.1, "celery workers")  # fmt: skip
         _chains(conn, 10, 60)  # warm-up
-        rates = []
+        rates, cpu_ms = [], []
         for _ in range(args.reps):
-            rates.append(5 * args.chains / _chains(conn, args.chains, args.timeout))
-            print(f"    celery: {rates[-1]:.1f} tasks/s", file=sys.stderr, flush=True)
+            meter = cpu.Meter({"workers": [p.popen.pid for p in procs.started], **cpu.shared_groups()})
+            with meter:
+                rates.append(5 * args.chains / _chains(conn, args.chains, args.timeout))
+            cpu_ms.append(meter.total / (5 * args.chains) * 1000)
+            print(f"    celery: {rates[-1]:.1f} tasks/s, CPU {cpu_ms[-1]:.2f} ms per task", file=sys.stderr, flush=True)
     finally:
         procs.stop_all()
     import celery as celery_module
 
     note = f"Celery {celery_module.__version__}, 2 x --pool solo, Redis broker, no result backend"
-    args.out.write_text(json.dumps({"steps_per_s": rates, "note": note}))
+    args.out.write_text(json.dumps({"steps_per_s": rates, "cpu_ms": cpu_ms, "note": note}))
     return 0
 
 

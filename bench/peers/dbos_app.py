@@ -68,6 +68,7 @@ def _runs(client: DBOSClient, n: int, timeout: float) -> float:
 
 
 def main() -> int:
+    from bench import cpu
     from bench.services import Procs, wait_for
 
     parser = argparse.ArgumentParser()
@@ -91,10 +92,13 @@ def main() -> int:
     client = DBOSClient(system_database_url=database_url())
     try:
         _runs(client, 10, 60)  # warm-up
-        rates = []
+        rates, cpu_ms = [], []
         for _ in range(args.reps):
-            rates.append(5 * args.runs / _runs(client, args.runs, args.timeout))
-            print(f"    dbos: {rates[-1]:.1f} steps/s", file=sys.stderr, flush=True)
+            meter = cpu.Meter({"workers": [p.popen.pid for p in procs.started], **cpu.shared_groups()})
+            with meter:
+                rates.append(5 * args.runs / _runs(client, args.runs, args.timeout))
+            cpu_ms.append(meter.total / (5 * args.runs) * 1000)
+            print(f"    dbos: {rates[-1]:.1f} steps/s, CPU {cpu_ms[-1]:.2f} ms per step", file=sys.stderr, flush=True)
     finally:
         client.destroy()
         procs.stop_all()
@@ -102,7 +106,7 @@ def main() -> int:
 
     kind = "PostgreSQL" if "postgres" in database_url() else "SQLite"
     note = f"DBOS {version('dbos')}, 2 executors x worker_concurrency=1, queue polled every 10 ms, {kind}"
-    args.out.write_text(json.dumps({"steps_per_s": rates, "note": note}))
+    args.out.write_text(json.dumps({"steps_per_s": rates, "cpu_ms": cpu_ms, "note": note}))
     return 0
 
 
