@@ -142,7 +142,7 @@ class CheckedClaim(BaseModel):
 
 
 class Decision(BaseModel):
-    approved: bool = Field(description="Tick to approve, leave empty to reject")
+    approved: bool = Field(description="The manager's decision")
     comment: str = Field(default="", max_length=500, description="Shown to the employee")
 
 

@@ -3,7 +3,7 @@
 
 from django.urls import include, path
 
-from .web import api, metrics, pools_views, run_actions, schedule_views, tokens, views
+from .web import api, history, metrics, pools_views, run_actions, schedule_views, tokens, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("workflows/<str:name>/", views.workflow_detail, name="workflow"),
     path("runs/", views.runs_list, name="runs"),
     path("runs/<int:run_id>/", views.run_detail, name="run"),
+    path("runs/<int:run_id>/history/", history.run_history, name="run-history"),  # GET: the journal, a page at a time
     path("runs/<int:run_id>/<str:action>/", run_actions.run_action, name="run-action"),  # POST: cancel, resume…
     path("workflows/<str:name>/schedules/new/", schedule_views.schedule_new, name="schedule-new"),
     path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule"),
