@@ -27,7 +27,7 @@ function fields(data, skip) {
 }
 
 /** One line saying what an event means (its data is shown in full below it). */
-export function describe(event, labelOf = (p) => p) {
+export function describe(event) {
   const d = event.data ?? {};
   const by = event.by ?? d.by;
   switch (event.kind) {
@@ -54,7 +54,7 @@ export function describe(event, labelOf = (p) => p) {
     case "step_failed":
       return `failed: ${d.error?.type ?? ""} ${d.error?.message ?? ""}`.trim();
     default:
-      if (event.kind.startsWith("step_") && event.step) return `${labelOf(event.step)} ${event.kind.slice(5)}`;
+      if (event.kind.startsWith("step_") && event.step) return event.kind.slice(5).replaceAll("_", " "); // the step is beside it
       return event.kind.replaceAll("_", " ");
   }
 }
@@ -100,7 +100,7 @@ export function createHistory({ url, createdAt, labelOf = (p) => p }) {
       `<span class="history-kind mono">${escapeHtml(e.kind)}</span>` +
       (level ? `<span class="history-level level-${escapeHtml(level)}">${escapeHtml(level)}</span>` : "") +
       (e.step ? `<button type="button" class="linklike mono step-ref" data-select-step="${escapeHtml(e.step)}">${escapeHtml(labelOf(e.step))}</button>` : "") +
-      `<span class="history-text">${escapeHtml(describe(e, labelOf))}</span>` +
+      `<span class="history-text">${escapeHtml(describe(e))}</span>` +
       (extra ? `<span class="history-fields mono small">${escapeHtml(extra)}</span>` : "") +
       (hasData ? `<details class="history-data"><summary>data</summary><pre class="json">${escapeHtml(JSON.stringify(d, null, 2))}</pre></details>` : "");
     option(filters.kind, seen.kind, e.kind);
