@@ -101,6 +101,8 @@ function showExisting(form, existing) {
   slot.hidden = !existing;
   slot.textContent = "";
   if (!existing) return;
+  const box = form.querySelector("[data-form-errors]");
+  if (box) box.hidden = true; // the message is beside the key, with the link: once is enough
   const link = document.createElement("a");
   link.href = existing.url;
   link.textContent = `Open run #${existing.id} →`;
