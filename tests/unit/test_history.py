@@ -135,6 +135,9 @@ def test_forms__one_required_boolean_is_two_buttons_never_a_checkbox(alice, user
     assert "✓ Approve" in actions and "✗ Reject" in actions and 'name="data.comment"' in actions
     assert 'type="checkbox" id="resume1-data-approved"' not in actions and 'type="checkbox"' not in actions
     assert SchemaForm({"type": "boolean"}, prefix="data").choice is not None
+    unanswered = alice.post(f"/runs/{claim.pk}/resume/", {"data.comment": "?"}, **JSON)  # neither button's value
+    assert unanswered.status_code == 400 and unanswered.json()["errors"][0]["field"] == "data.approved"
+    assert Run.objects.get(pk=claim.pk).status == RunStatus.SUSPENDED
     two = {"type": "object", "properties": {"a": {"type": "boolean"}, "b": {"type": "boolean"}}, "required": ["a", "b"]}
     assert SchemaForm(two).choice is None  # several yes/no questions: checkboxes
     optional = {"type": "object", "properties": {"urgent": {"type": "boolean", "default": False}}}

@@ -241,6 +241,8 @@ class SchemaForm:
         if f.kind == "const":
             return f.value
         if f.kind == "checkbox":
+            if raw is None and f is self.choice:  # Approve / Reject: no button's value is no answer, not "no"
+                return OMIT
             f.value = raw is not None and raw not in ("", "false", "off", "0")
             return f.value
         raw = "" if raw is None else str(raw)

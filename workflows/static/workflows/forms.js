@@ -57,10 +57,10 @@ export function clearErrors(form) {
 
 async function submit(form, submitter) {
   if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+  const body = new FormData(form, submitter); // first: a disabled submitter's name and value would not be sent
   const buttons = form.querySelectorAll("button[type=submit], button:not([type])");
   buttons.forEach((b) => (b.disabled = true));
   form.setAttribute("aria-busy", "true");
-  const body = new FormData(form, submitter);
   let response;
   let data;
   try {
