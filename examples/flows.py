@@ -142,7 +142,7 @@ class CheckedClaim(BaseModel):
 
 
 class Decision(BaseModel):
-    approved: bool = Field(description="Tick to approve, leave empty to reject")
+    approved: bool = Field(description="The manager's decision")
     comment: str = Field(default="", max_length=500, description="Shown to the employee")
 
 
@@ -223,7 +223,7 @@ class Draft(BaseModel):
 @step(retries=2, backoff=0.5, description="Research one topic (a stand-in for a web search and an LLM call).")
 def research(ctx: StepContext, topic: str) -> Article:
     time.sleep(0.4 + random.random() * 0.6)
-    ctx.log(f"read 3 sources about {topic}")
+    ctx.log(f"read 3 sources about {topic}", sources=3)  # fields: stored, shown in the run page's history
     return Article(topic=topic, words=200 + 37 * len(topic))
 
 
@@ -237,7 +237,8 @@ def write_draft(ctx: StepContext, articles: list[Article]) -> Draft:
 def revise(ctx: StepContext, draft: Draft) -> Draft:
     time.sleep(0.3)
     score = min(1.0, round(draft.score + 0.2, 2))
-    ctx.log(f"revised: score {draft.score} -> {score}")
+    level = "info" if score >= ctx.run_input.quality else "warning"  # not good enough yet: the history can filter
+    ctx.log(f"revised: score {draft.score} -> {score}", level=level, score=score)
     return Draft(text=draft.text, score=score)
 
 

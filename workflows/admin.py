@@ -135,7 +135,7 @@ def cancel_runs(modeladmin, request, queryset):
     done = 0
     for run_id in queryset.active().values_list("pk", flat=True):
         try:
-            engine.cancel(run_id)
+            engine.cancel(run_id, by=request.user.get_username())
             done += 1
         except WorkflowsError as exc:
             modeladmin.message_user(request, f"Run {run_id}: {exc}", messages.WARNING)
@@ -147,7 +147,7 @@ def retry_runs(modeladmin, request, queryset):
     made = []
     for run_id in queryset.filter(status__in=(RunStatus.FAILED, RunStatus.CANCELED)).values_list("pk", flat=True):
         try:
-            made.append(engine.retry(run_id).pk)
+            made.append(engine.retry(run_id, by=request.user.get_username()).pk)
         except WorkflowsError as exc:
             modeladmin.message_user(request, f"Run {run_id}: {exc}", messages.WARNING)
     skipped = queryset.count() - len(made)

@@ -7,6 +7,7 @@ from .web import (
     api,
     bulk,
     health,
+    history,
     metrics,
     operations_views,
     pools_views,
@@ -23,6 +24,7 @@ urlpatterns = [
     path("runs/", views.runs_list, name="runs"),
     path("runs/bulk/", bulk.bulk_action, name="runs-bulk"),  # POST: cancel or retry the selected runs
     path("runs/<int:run_id>/", views.run_detail, name="run"),
+    path("runs/<int:run_id>/history/", history.run_history, name="run-history"),  # GET: the journal, a page at a time
     path("runs/<int:run_id>/<str:action>/", run_actions.run_action, name="run-action"),  # POST: cancel, resume…
     path("workflows/<str:name>/schedules/new/", schedule_views.schedule_new, name="schedule-new"),
     path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule"),

@@ -158,9 +158,9 @@ def test_suspended_run__resumed_from_the_form_generated_from_its_resume_schema(
     assert node(page, "manager_approval").get_attribute("data-status") == "suspended"
     shot(page, "run-expense-approval-suspended")
 
-    form.get_by_label("Approved").check()
+    assert form.locator("input[type=checkbox]").count() == 0  # a yes/no decision: two buttons, no unticked box
     form.get_by_label("Comment").fill("Fine, thanks.")
-    form.locator("button[type=submit]").click()
+    form.locator("button[data-choice=true]").click()  # ✓ Approve
 
     page.wait_for_selector("#run-page[data-status=succeeded]", timeout=LIVE_TIMEOUT)
     page.wait_for_selector('#run-graph g.node[data-step="settle"][data-status="succeeded"]')
@@ -174,6 +174,7 @@ def test_suspended_run__resumed_from_the_form_generated_from_its_resume_schema(
     assert run.input["receipts"] == ["R-17"]
     assert run.output == {"paid": 1250.0, "employee": "Ann", "note": "Fine, thanks."}
     assert run.step("manager_approval").resume_data == {"approved": True, "comment": "Fine, thanks."}
+    assert run.events.filter(kind="step_resumed").get().data["by"] == e2e_user.username  # who approved
 
 
 def test_cancel__a_long_run_from_its_page_stops_its_running_step(

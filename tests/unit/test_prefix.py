@@ -127,6 +127,7 @@ def test_prefix__links_point_at_the_prefixed_pages(client, user, runs):
         "page": f"{PREFIX}runs/{nested.pk}/",
         "step": f"{PREFIX}api/runs/{nested.pk}/steps/{{path}}/",
         "restart": f"{PREFIX}runs/{nested.pk}/restart/",
+        "history": f"{PREFIX}runs/{nested.pk}/history/",
         "value": f"{PREFIX}api/runs/{nested.pk}/values/",  # + a journal event's "$ref": a large value
     }
     actions = client.get(f"{PREFIX}runs/{runs['failed'].pk}/?fragment=actions").content.decode()

@@ -179,11 +179,19 @@ def test_launch__json_answers_for_the_page_script(alice_client):
     assert good.status_code == 201 and good.json()["redirect"] == f"/runs/{good.json()['run']}/"
 
 
-def test_launch__idempotency_key_returns_the_same_run(alice_client):
+def test_launch__a_used_idempotency_key_says_which_run_has_it(alice_client):
     data = {"input.city": "Lima", "idempotency_key": "trip-1"}
     first = alice_client.post("/workflows/trip-planner/", data)
-    second = alice_client.post("/workflows/trip-planner/", data)
-    assert first["Location"] == second["Location"] and Run.objects.count() == 1
+    run = Run.objects.get()
+    assert first.status_code == 302 and first["Location"] == f"/runs/{run.pk}/"
+    second = alice_client.post("/workflows/trip-planner/", {**data, "input.city": "Quito"})  # no JavaScript: the page
+    html = second.content.decode()
+    assert second.status_code == 409 and Run.objects.count() == 1
+    assert f"A run with this key exists: #{run.pk}, started with city=Lima" in html
+    assert f'href="/runs/{run.pk}/"' in html and 'value="Quito"' in html  # the form keeps what was typed
+    scripted = alice_client.post("/workflows/trip-planner/", data, **JSON).json()
+    assert scripted["existing"] == {"id": run.pk, "url": f"/runs/{run.pk}/", "message": scripted["message"]}
+    assert scripted["ok"] is False and scripted["errors"][0]["field"] == "idempotency_key"
     too_long = alice_client.post("/workflows/trip-planner/", {"input.city": "Lima", "idempotency_key": "k" * 300})
     assert too_long.status_code == 400 and b"At most 255 characters" in too_long.content
 

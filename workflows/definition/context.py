@@ -13,6 +13,7 @@ from . import ports
 step_log = logging.getLogger("workflows.step")  # ctx.log's lines also go to the process's log
 
 
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "run_id", "step", "attempt"}
 
 
@@ -80,10 +81,17 @@ class StepContext:
         """End the whole run now as succeeded with ``output``."""
         raise Bail(output)
 
-    def log(self, message: str, **data: Any) -> None:
-        """Store a log line in the run's journal (streamed live to the dashboard), and log it at INFO."""
+    def log(self, message: str, *, level: str = "info", **data: Any) -> None:
+        """Store a log line in the run's journal (streamed live to the dashboard), and log it at ``level``
+        (debug, info, warning, error). ``data`` (JSON) is stored with it and shown on the run page's history."""
+        level = str(level).lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"ctx.log level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
         where = {"run_id": self.run_id, "step": self.path, "attempt": self.attempt}  # from any thread of the step
-        step_log.info("%s", message, extra={**where, **{k: v for k, v in data.items() if k not in _RESERVED}})
+        extra = {**where, **{k: v for k, v in data.items() if k not in _RESERVED}}
+        step_log.log(LOG_LEVELS[level], "%s", message, extra=extra)
+        if level != "info":  # the default is not stored: most lines are info
+            data = {**data, "level": level}
         ports.engine().append(self.run_id, "step_log", self.path, message=str(message), attempt=self.attempt, **data)
 
     def progress(self, fraction: float, message: str = "") -> None:

@@ -35,25 +35,28 @@ def _lock_active(run_id: int, action: str) -> Run:
     return run
 
 
-def cancel(run_id: int) -> Run:
-    """Cancel a run and its child runs: open steps at once, running ones are interrupted by their workers."""
+def cancel(run_id: int, *, by: str | None = None) -> Run:
+    """Cancel a run and its child runs: open steps at once, running ones are interrupted by their workers.
+    ``by`` (a user name) is recorded in the journal: the run page's history says who acted."""
     _get(run_id)
     with transaction.atomic():
         run = _lock_active(run_id, "cancel it")
         journal = Journal(run)
-        cancel_run(run, journal)
+        cancel_run(run, journal, by=by)
         save(run, journal)
     return run
 
 
-def resume(run_id: int, step: str | None = None, label: str | None = None, data: Any = None) -> StepRun:
+def resume(
+    run_id: int, step: str | None = None, label: str | None = None, data: Any = None, *, by: str | None = None
+) -> StepRun:
     """Resume a suspended step: it runs again from the top with ``ctx.resume_data``."""
     run = _get(run_id)
     if run.status != RunStatus.SUSPENDED and run.status in RUN_TERMINAL:
         raise InvalidTransition(f"Run {run_id} is {run.status}; only a suspended step can be resumed")
     if step and "." in step:  # "child.step": reach into a nested workflow's run
         head, rest = step.split(".", 1)
-        return resume(_child_of(run, head).pk, rest, label, data)
+        return resume(_child_of(run, head).pk, rest, label, data, by=by)
     rows = list(run.steps.filter(status=StepStatus.SUSPENDED).order_by("pk"))
     if step:
         rows = [r for r in rows if step in (r.path, r.step_id)]
@@ -67,7 +70,7 @@ def resume(run_id: int, step: str | None = None, label: str | None = None, data:
         raise InvalidTransition(f"{len(rows)} steps of run {run_id} are suspended ({paths}): name the one to resume")
     sr = rows[0]
     if sr.kind == "workflow":
-        return resume(_child_of(run, sr.path).pk, None, label, data)
+        return resume(_child_of(run, sr.path).pk, None, label, data, by=by)
     node = graph_for(run).blocks[sr.block].node(sr.step_id)
     spec = node.step.resume
     accept(data, "resume data")
@@ -81,7 +84,7 @@ def resume(run_id: int, step: str | None = None, label: str | None = None, data:
             raise InvalidTransition(f"Step {sr.path!r} of run {run_id} is no longer suspended")
         journal = Journal(run)
         data = values.brief(resume_json, f"steps/{sr.pk}/resume_data")
-        journal.add("step_resumed", sr.path, attempt=sr.attempt, data=data)
+        journal.add("step_resumed", sr.path, attempt=sr.attempt, data=data, **_by(by))
         journal.add("step_pending", sr.path, attempt=sr.attempt)
         pump_after_commit({sr.pool})
         save(run, journal)
@@ -99,7 +102,7 @@ def _child_of(run: Run, step: str) -> Run:
     return child
 
 
-def send_event(run_id: int, name: str, data: Any = None) -> None:
+def send_event(run_id: int, name: str, data: Any = None, *, by: str | None = None) -> None:
     """Deliver an event to a waiting ``wait_for_event(name)`` block, or keep it until the run gets there."""
     run = _get(run_id)
     blocks = graph_for(run).event_blocks(name) if isinstance(name, str) else []
@@ -116,7 +119,7 @@ def send_event(run_id: int, name: str, data: Any = None) -> None:
         waiting = StepRun.objects.filter(run=run, kind="event", label=name, status=StepStatus.WAITING).first()
         inbound = InboundEvent.objects.create(run=run, name=name, data=payload, consumed_by=waiting)
         brief = values.brief(payload, f"events/{inbound.pk}", size)
-        journal.add("event_received", waiting.path if waiting else "", event=name, data=brief)
+        journal.add("event_received", waiting.path if waiting else "", event=name, data=brief, **_by(by))
         if waiting:
             set_step(
                 waiting, (StepStatus.WAITING,), status=StepStatus.SUCCEEDED, output=payload, finished_at=timezone.now()
@@ -205,7 +208,7 @@ def set_state(run_id: int, value: Any) -> Any:
     return state
 
 
-def restart(run_id: int, from_step: str, input: Any = None) -> Run:
+def restart(run_id: int, from_step: str, input: Any = None, *, by: str | None = None) -> Run:
     """A new run of the same version that reuses the outputs of every block before ``from_step``'s block."""
     source = _get(run_id)
     graph = graph_for(source)
@@ -213,18 +216,23 @@ def restart(run_id: int, from_step: str, input: Any = None) -> Run:
         index = graph.block_of(from_step).index
     except KeyError:
         raise InvalidInput(f"Workflow {source.workflow.name!r} has no step {from_step!r}") from None
-    return _restart_at(source, graph, index, input)
+    return _restart_at(source, graph, index, input, by)
 
 
-def retry(run_id: int) -> Run:
+def retry(run_id: int, *, by: str | None = None) -> Run:
     """Re-run a failed or canceled run from the block where it stopped, reusing what came before."""
     source = _get(run_id)
     if source.status not in (RunStatus.FAILED, RunStatus.CANCELED):
         raise InvalidTransition(f"Run {run_id} is {source.status}; only a failed or canceled run can be retried")
-    return _restart_at(source, graph_for(source), source.cursor, None)
+    return _restart_at(source, graph_for(source), source.cursor, None, by)
 
 
-def _restart_at(source: Run, graph, index: int, input: Any) -> Run:
+def _by(by: str | None) -> dict[str, str]:
+    """The acting user's name for a journal event's data (the run page's history shows who acted)."""
+    return {"by": by} if by else {}
+
+
+def _restart_at(source: Run, graph, index: int, input: Any, by: str | None = None) -> Run:
     ref = None
     if input is not None:
         accept(input, "workflow input")
@@ -263,7 +271,13 @@ def _restart_at(source: Run, graph, index: int, input: Any) -> Run:
         trace = tracing.run_created(run, source.workflow.name)
         brief = values.brief(run.input, "input")
         journal.add(
-            "run_created", input=brief, version=run.version, restarted_from=source.pk, from_block=index, **trace
+            "run_created",
+            input=brief,
+            version=run.version,
+            restarted_from=source.pk,
+            from_block=index,
+            **trace,
+            **_by(by),
         )
         if copies:
             journal.add("steps_reused", count=len(copies), from_run=source.pk)

@@ -201,10 +201,11 @@ def fail_run(run: Run, error: dict[str, Any], traceback: str, journal: Journal) 
     _schedule_hooks(run, journal)
 
 
-def cancel_run(run: Run, journal: Journal, reason: str = "") -> None:
+def cancel_run(run: Run, journal: Journal, reason: str = "", by: str | None = None) -> None:
     run.status, run.finished_at = RunStatus.CANCELED, timezone.now()
     cancel_open(run, journal)
-    journal.add("run_canceled", duration=run.duration, **({"reason": reason} if reason else {}))
+    extra = {**({"reason": reason} if reason else {}), **({"by": by} if by else {})}  # by: who canceled it
+    journal.add("run_canceled", duration=run.duration, **extra)
     _schedule_hooks(run, journal)
 
 

@@ -9,6 +9,7 @@ as events arrive; the same markup with ``compact=True`` is the thumbnail on the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,7 @@ class NodeBox:
     y: int = 0
     title: str = ""
     sub: str = ""
+    label: str = ""  # shown instead of the id (display_label); "" = the id
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,12 +89,39 @@ def nodes_of(graph: dict[str, Any]) -> list[list[NodeBox]]:
                 column.append(node)
         else:
             node = NodeBox(index, kind, kind, str(block.get("id", kind)))
+            node.label = display_label(node.id, block)
             node.info = block
             node.sub, node.title = _describe(block, None, 0)
             column.append(node)
         if column is not hooks:
             columns.append(column)
     return columns + ([hooks] if hooks else [])
+
+
+AUTO_ID = re.compile(r"^(sleep|map)(\d+)$")  # ids the DSL makes up (``.sleep(5)`` in block 2: "sleep2")
+
+
+def display_label(node_id: str, block: dict[str, Any]) -> str:
+    """What people see for a node: its id, except an id the DSL made up, which says what the block does."""
+    m = AUTO_ID.match(node_id)
+    if not m or block.get("kind") != m.group(1) or int(m.group(2)) != block.get("index", -2) + 1:
+        return node_id
+    if m.group(1) == "map":
+        return "map data"
+    source = str(block.get("source") or "")
+    if block.get("mode") == "until":
+        return "sleep until a time"
+    return f"sleep {source} s" if re.fullmatch(r"\d+(\.\d+)?", source) else "sleep"
+
+
+def labels_of(graph: dict[str, Any]) -> dict[str, str]:
+    """``{node id: label}`` for the nodes whose label is not their id (the run page's script shows the labels)."""
+    out = {}
+    for block in graph.get("blocks", []):
+        node_id = str(block.get("id") or "")
+        if node_id and display_label(node_id, block) != node_id:
+            out[node_id] = display_label(node_id, block)
+    return out
 
 
 def _describe(block: dict[str, Any], node: dict[str, Any] | None, i: int) -> tuple[str, str]:
@@ -153,7 +182,7 @@ def describe_text(graph: dict[str, Any]) -> str:
     """One sentence for screen readers: the blocks in order."""
     parts = []
     for column in nodes_of(graph):
-        names = [n.id for n in column]
+        names = [n.label or n.id for n in column]
         kind = column[0].block_kind if column else "step"
         if kind in ("parallel", "branch"):
             parts.append(f"{kind} of {', '.join(names)}")
@@ -308,16 +337,17 @@ def _node(node: NodeBox, m: Metrics, compact: bool, state: dict[str, Any], inter
         f'data-block="{node.block}" data-kind="{escape(node.block_kind if node.kind == "step" else node.kind)}" '
         f'data-status="{escape(status)}" transform="translate({node.x},{node.y})"'
     )
-    label = f"{node.id}: {status or 'not started'}"
+    name = node.label or node.id
+    label = f"{name}: {status or 'not started'}"
     if interactive:
-        attrs += f' tabindex="0" role="button" aria-label="{escape(label)}"'
-    title = escape(node.id + (f" — {node.title}" if node.title else ""))
+        attrs += f' tabindex="0" role="button" aria-label="{escape(label)}" data-label="{escape(name)}"'
+    title = escape(name + (f" — {node.title}" if node.title else ""))
     parts = [f"<g {attrs}><title>{title}</title>"]
     parts.append(f'<rect class="node-box" width="{m.node_w}" height="{m.node_h}" rx="{3 if compact else 8}"/>')
     if compact:
         parts.append("</g>")
         return "".join(parts)
-    parts.append(f'<text class="node-label" x="12" y="21">{escape(_short(node.id, 17))}</text>')
+    parts.append(f'<text class="node-label" x="12" y="21">{escape(_short(name, 17))}</text>')
     parts.append(f'<text class="node-sub" x="12" y="38">{escape(_short(node.sub, 25))}</text>')
     parts.append(
         f'<text class="node-icon" x="{m.node_w - 12}" y="21" text-anchor="end" aria-hidden="true">'

@@ -186,6 +186,17 @@ class SchemaForm:
             f.value = "" if value is OMIT else json.dumps(value, indent=2)
         return f
 
+    @property
+    def choice(self) -> Field | None:
+        """The one required yes/no field of a schema (``approved: bool``, other fields beside it or not): pages
+        show it as two buttons (Approve / Reject), each posting its value, never as a checkbox whose blank means
+        false. None when the schema has no such field or several booleans."""
+        root = self.root
+        if root.kind in ("checkbox", "bool"):
+            return root if root.required else None
+        booleans = [f for f in root.children if f.kind in ("checkbox", "bool")] if root.kind == "object" else []
+        return booleans[0] if len(booleans) == 1 and booleans[0].required else None
+
     # --- reading posted data -----------------------------------------------------------------------------------
 
     def bind(self, post: Any) -> SchemaForm:
@@ -230,6 +241,8 @@ class SchemaForm:
         if f.kind == "const":
             return f.value
         if f.kind == "checkbox":
+            if raw is None and f is self.choice:  # Approve / Reject: no button's value is no answer, not "no"
+                return OMIT
             f.value = raw is not None and raw not in ("", "false", "off", "0")
             return f.value
         raw = "" if raw is None else str(raw)

@@ -35,6 +35,7 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
     except services.ServiceError as exc:
         return _action_result(request, page, False, exc.message, status=exc.status)
     form = None
+    by = request.user.get_username()  # recorded in the journal: the history says who acted
     try:
         if action in THROTTLED_ACTIONS:
             throttle.check(request, THROTTLED_ACTIONS[action])
@@ -42,17 +43,17 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
         return throttled(request, exc)
     try:
         if action == "cancel":
-            engine.cancel(run.pk)
+            engine.cancel(run.pk, by=by)
             return _action_result(request, page, True, f"Run #{run.pk} canceled.")
         if action == "retry":
-            new = engine.retry(run.pk)
+            new = engine.retry(run.pk, by=by)
             url = reverse("workflows:run", args=[new.pk])
             return _action_result(request, url, True, f"Retrying as run #{new.pk}.", redirect_to=url)
         if action == "restart":
             step = request.POST.get("from_step", "").strip()
             if not step:
                 raise InvalidInput("Choose the step to restart from")
-            new = engine.restart(run.pk, from_step=step)
+            new = engine.restart(run.pk, from_step=step, by=by)
             url = reverse("workflows:run", args=[new.pk])
             return _action_result(request, url, True, f"Restarted from {step} as run #{new.pk}.", redirect_to=url)
         if action == "resume":
@@ -68,7 +69,7 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
                 data = form.value
             if form is not None and form.has_errors:
                 raise InvalidInput("Invalid resume data")
-            engine.resume(run.pk, step=step, data=data)
+            engine.resume(run.pk, step=step, data=data, by=by)
             return _action_result(request, page, True, f"Step {step or ''} resumed.".replace("  ", " "))
         if action == "send-event":
             name = request.POST.get("name", "").strip()
@@ -76,7 +77,7 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> HttpResponse:
             form = SchemaForm((block or {}).get("output_schema") or {}, prefix="data").bind(request.POST)
             if form.has_errors:
                 raise InvalidInput("Invalid event data")
-            engine.send_event(run.pk, name, form.value)
+            engine.send_event(run.pk, name, form.value, by=by)
             return _action_result(request, page, True, f"Event “{name}” sent.")
     except InvalidInput as exc:
         errors = []

@@ -87,9 +87,14 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     if info is None:
         raise Http404(f"No workflow named {name!r}")
     from_run = _from_run(request, name) if request.method != "POST" else None
-    form = SchemaForm(info.input_schema, prefix="input", **({"initial": from_run.input} if from_run else {}))
+    form = SchemaForm(
+        queries.form_schema(info.graph, info.input_schema),
+        prefix="input",
+        **({"initial": from_run.input} if from_run else {}),
+    )
     key_error = ""
     key = ""
+    existing = None
     if request.method == "POST":
         if not info.launchable:
             return _formfailure(request, form, f"Workflow {name!r} is not deployed here: it cannot be launched", 409)
@@ -105,7 +110,7 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
             key_error = "No NUL characters"
         if not form.has_errors and not key_error:
             try:
-                run, _ = services.start(request.user, name, form.value, key or None)
+                run, created = services.start(request.user, name, form.value, key or None)
             except InvalidInput as exc:
                 form.add_errors(exc.errors, str(exc))
             except UnknownWorkflow as exc:
@@ -114,9 +119,16 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
                 return _formfailure(request, form, exc.message, exc.status)
             else:
                 url = reverse("workflows:run", args=[run.pk])
+                if created:
+                    if wants_json(request):
+                        return JsonResponse({"ok": True, "run": run.pk, "redirect": url}, status=201)
+                    return redirect(url)
+                # the key has a run already: say so (with a link), rather than open it as if just launched
+                existing = {"id": run.pk, "url": url, "message": existing_message(run)}
                 if wants_json(request):
-                    return JsonResponse({"ok": True, "run": run.pk, "redirect": url}, status=201)
-                return redirect(url)
+                    errors = [{"field": "idempotency_key", "id": "f-idempotency_key", "msg": existing["message"]}]
+                    return JsonResponse({**failure(existing["message"], errors), "existing": existing}, status=409)
+                key_error = existing["message"]
         if wants_json(request):
             errors = form.error_list()
             if key_error:
@@ -148,7 +160,8 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
         "schedules": schedules.page_rows(name, request.user),
         "can_change_schedules": schedules.can_change_schedules(request.user),
     }
-    status = 400 if form.has_errors or key_error else 200
+    context["existing"] = existing
+    status = 409 if existing else 400 if form.has_errors or key_error else 200
     return render(request, "workflows/workflow.html", context, status=status)
 
 
@@ -167,6 +180,15 @@ def _from_run(request: HttpRequest, name: str) -> Run | None:
         messages.warning(request, f"The input of run #{run.pk} is too large to prefill the form.")
         run = None
     return run
+def existing_message(run: Run) -> str:
+    """"A run with this key exists: #16, started with city=Lima" (its input's first fields, briefly)."""
+    value = run.input
+    if isinstance(value, dict):
+        shown = ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v, default=str)}" for k, v in value.items())
+    else:
+        shown = json.dumps(value, default=str)
+    shown = shown if len(shown) <= 120 else shown[:119] + "…"
+    return f"A run with this key exists: #{run.pk}, started with {shown or 'no input'}"
 
 
 def count_errors(errors: list) -> str:
@@ -288,6 +310,8 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
     }
     if full:
         steps = queries.step_rows(run)
+        for st in steps:  # a restart's or retry's copies keep their original times: older than the run itself
+            st["reused"] = bool(run.restarted_from_id) and st["created_at"] < run.created_at
         states = queries.node_states(graph, steps)
         logs = list(
             RunEvent.objects.filter(run=run, kind="step_log", seq__lte=run.last_seq)  # later ones come live
@@ -326,6 +350,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
                     "started_at": run.started_at,
                     "finished_at": run.finished_at,
                     "last_seq": run.last_seq,
+                    "restarted_from": run.restarted_from_id,
                 },
                 "steps": steps,
                 "logs": [
@@ -333,6 +358,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
                     for e in logs
                 ],
                 "blocks": blocks,
+                "labels": drawing.labels_of(graph),  # made-up node ids ("sleep2") as people read them
                 "progress": progress,
                 "can_operate": context["can_operate"],
                 "urls": {  # every URL the run page's script uses (run.js): none is built there
@@ -341,6 +367,7 @@ def _run_context(request: HttpRequest, run: Run, full: bool) -> dict[str, Any]:
                     "step": links.url_template("workflows:api-run-step", run.pk, "{path}"),
                     "value": reverse("workflows:api-run-value", args=[run.pk, "-"]).removesuffix("-"),
                     "restart": reverse("workflows:run-action", args=[run.pk, "restart"]),
+                    "history": reverse("workflows:run-history", args=[run.pk]),
                 },
             },
         )

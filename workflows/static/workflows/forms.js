@@ -57,10 +57,10 @@ export function clearErrors(form) {
 
 async function submit(form, submitter) {
   if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+  const body = new FormData(form, submitter); // first: a disabled submitter's name and value would not be sent
   const buttons = form.querySelectorAll("button[type=submit], button:not([type])");
   buttons.forEach((b) => (b.disabled = true));
   form.setAttribute("aria-busy", "true");
-  const body = new FormData(form, submitter);
   let response;
   let data;
   try {
@@ -88,9 +88,25 @@ async function submit(form, submitter) {
     document.dispatchEvent(new CustomEvent("workflows:action", { detail: { form, data } }));
   } else {
     showErrors(form, data.message || `Failed (${response.status})`, data.errors || []);
+    showExisting(form, data.existing);
     if (!form.querySelector("[data-form-errors]") && data.message && !(data.errors || []).length) toast(data.message, "error", 8000);
     document.dispatchEvent(new CustomEvent("workflows:action-failed", { detail: { form, data } }));
   }
+}
+
+/** A launch whose idempotency key has a run already: a link to that run beside the key (views.existing_message). */
+function showExisting(form, existing) {
+  const slot = form.querySelector("[data-existing-run]");
+  if (!slot) return;
+  slot.hidden = !existing;
+  slot.textContent = "";
+  if (!existing) return;
+  const box = form.querySelector("[data-form-errors]");
+  if (box) box.hidden = true; // the message is beside the key, with the link: once is enough
+  const link = document.createElement("a");
+  link.href = existing.url;
+  link.textContent = `Open run #${existing.id} →`;
+  slot.append(link);
 }
 
 // --- lists: add and remove items ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // from the seq the page was rendered at. The action forms and the run's input/output/related runs are server
 // fragments, fetched again when the run's state changes.
 import { liveConversation } from "./conversation.js";
+import { createHistory } from "./history.js";
 import { fetchValue, fmtBytes, valueRef } from "./live.js";
 import { live, badge, clockTime, throttle, escapeHtml, fmtDuration, pageUrl, parseTime, STATUS_ICONS, TERMINAL, tick } from "./ui.js";
 
@@ -33,6 +34,15 @@ const blockKinds = new Map(data.blocks.map((b) => [b.index, b.kind]));
 const nodes = new Map(); // node key "block:id" -> <g>
 for (const g of graphEl.querySelectorAll("g.node")) nodes.set(`${g.dataset.block}:${g.dataset.step}`, g);
 let selected = null; // a step path, or "node:<key>" for a foreach node
+const labels = data.labels ?? {}; // node ids the DSL made up ("sleep2") -> what people read ("sleep 1 s")
+const reusedFrom = data.run.restarted_from; // the run a restart or retry reused steps from
+let offline = false; // the websocket is down: numbers frozen, actions off (see "the connection" below)
+
+/** A step path as people read it: a made-up node id replaced by its label, the item or iteration kept. */
+export function labelOf(path) {
+  const id = nodeIdOf(path);
+  return labels[id] ? labels[id] + path.slice(id.length) : path;
+}
 
 export function nodeIdOf(path) {
   const cut = path.search(/[[#]/);
@@ -85,6 +95,8 @@ for (const s of data.steps) {
     finished: parseTime(s.finished_at),
     error: s.error,
     index: s.index,
+    reused: s.reused,
+    due: s.attempt > 1 && s.due_at ? parseTime(s.due_at) : null, // a retry's backoff ends then
   });
 }
 
@@ -160,7 +172,9 @@ function apply(event) {
       } else {
         a.status = what;
         if (what === "running") {
-          a.started = at;
+          // a nested workflow's step mirrors its child run (running again after a sleep or wait): it started at
+          // its first "running", as the server's started_at says; a step's own attempt starts at its claim
+          if (!(d.child_run && a.started)) a.started = at;
           if (d.child_run) children.set(step, d.child_run);
         }
         if (what === "waiting") a.started ??= at;
@@ -194,7 +208,7 @@ function paintNode(key) {
   if (g.dataset.status !== state.status) g.dataset.status = state.status; // the colour, via CSS
   const icon = g.querySelector(".node-icon");
   if (icon) icon.textContent = STATUS_ICONS[state.status] ?? "";
-  g.setAttribute("aria-label", `${g.dataset.step}: ${state.status || "not started"}`);
+  g.setAttribute("aria-label", `${g.dataset.label ?? labelOf(g.dataset.step)}: ${state.status || "not started"}`);
   const iter = g.querySelector(".node-iter");
   if (iter && state.iteration) iter.textContent = `#${state.iteration}`;
   const count = g.querySelector(".node-count");
@@ -236,7 +250,9 @@ function paintRun() {
   bar.setAttribute("aria-valuenow", String(pct));
   bar.firstElementChild.style.width = `${pct}%`;
   const duration = document.getElementById("run-duration");
-  if (run.startedAt && !run.finishedAt) {
+  if (offline) {
+    delete duration.dataset.since; // frozen where it was: the page cannot know the run's time while offline
+  } else if (run.startedAt && !run.finishedAt) {
     if (!duration.dataset.since) {
       duration.dataset.since = new Date(run.startedAt).toISOString();
       tick(duration.parentElement);
@@ -273,7 +289,8 @@ function renderGantt() {
     return;
   }
   const shown = rows.slice(-MAX_GANTT_ROWS);
-  const t0 = run.createdAt ?? Math.min(...shown.map((a) => span(a).start));
+  const starts = shown.map((a) => span(a).start).filter((t) => t !== null);
+  const t0 = Math.min(run.createdAt ?? Infinity, ...starts); // reused steps keep their original (earlier) times
   const t1 = Math.max(run.finishedAt ?? Date.now(), ...shown.map((a) => span(a).end ?? t0), t0 + 1000);
   const total = t1 - t0;
   const pct = (t) => (((t - t0) / total) * 100).toFixed(2);
@@ -287,17 +304,21 @@ function renderGantt() {
   );
   for (const a of shown) {
     const s = span(a);
-    const label = a.attempt > 1 ? `${a.path} · attempt ${a.attempt}` : a.path;
+    const label = (a.attempt > 1 ? `${labelOf(a.path)} · attempt ${a.attempt}` : labelOf(a.path)) + (a.reused ? ` · reused from #${reusedFrom}` : "");
     const took = a.started && a.finished ? fmtDuration((a.finished - a.started) / 1000) : a.started ? "running" : "waiting";
     const waitEnd = a.started ?? s.end;
-    const title = `${label}: ${a.status}${a.started ? `, started ${clockTime(a.started)}` : ""}${a.finished ? `, took ${took}` : ""}`;
+    const backoffEnd = a.due ? Math.min(a.due, waitEnd) : null; // a retry's backoff, then a wait for a worker
+    const retryNote = a.due ? `, waiting for retry until ${clockTime(a.due)}` : "";
+    const title = `${label}: ${a.status}${retryNote}${a.started ? `, started ${clockTime(a.started)}` : ""}${a.finished ? `, took ${took}` : ""}`;
+    const waitStart = backoffEnd && backoffEnd > s.start ? backoffEnd : s.start;
     parts.push(
       `<div class="gantt-row${selected === a.path ? " selected" : ""}" role="listitem" data-path="${escapeHtml(a.path)}">` +
         `<button type="button" class="gantt-label linklike mono" data-select-step="${escapeHtml(a.path)}" title="${escapeHtml(title)}">${escapeHtml(label)}</button>` +
         `<div class="gantt-track">` +
-        (s.start !== null && waitEnd > s.start ? `<span class="gantt-wait" style="left:${pct(s.start)}%;width:${width(s.start, waitEnd)}%"></span>` : "") +
+        (backoffEnd && backoffEnd > s.start ? `<span class="gantt-backoff" style="left:${pct(s.start)}%;width:${width(s.start, backoffEnd)}%" title="waiting for retry until ${escapeHtml(clockTime(a.due))}"></span>` : "") +
+        (s.start !== null && waitEnd > waitStart ? `<span class="gantt-wait" style="left:${pct(waitStart)}%;width:${width(waitStart, waitEnd)}%"></span>` : "") +
         (a.started ? `<span class="gantt-bar status-${escapeHtml(a.status)}" style="left:${pct(a.started)}%;width:${width(a.started, s.end)}%" title="${escapeHtml(title)}"></span>` : "") +
-        `</div><span class="gantt-took mono small">${a.started || a.finished ? escapeHtml(a.finished && a.started ? took : a.status) : escapeHtml(a.status)}</span></div>`,
+        `</div><span class="gantt-took mono small">${a.started || a.finished ? escapeHtml(a.finished && a.started ? took : a.status) : escapeHtml(a.due && a.due > Date.now() ? "retry wait" : a.status)}</span></div>`,
     );
   }
   el.innerHTML = parts.join("");
@@ -312,10 +333,12 @@ function renderSteps() {
     .map((a) => {
       const took = a.started ? fmtDuration(((a.finished ?? (DONE.has(a.status) ? a.started : now)) - a.started) / 1000) : "";
       const p = progress.get(a.path);
-      const extra = a.status === "running" && p ? ` <span class="muted small">${Math.round(p.fraction * 100)}% ${escapeHtml(p.message)}</span>` : "";
+      let extra = a.status === "running" && p ? ` <span class="muted small">${Math.round(p.fraction * 100)}% ${escapeHtml(p.message)}</span>` : "";
+      if (a.status === "pending" && a.due && a.due > now) extra += ` <span class="muted small retry-wait">waiting for retry until ${escapeHtml(clockTime(a.due))}</span>`;
+      if (a.reused) extra += ` <span class="reused" title="copied with its original times">reused from #${reusedFrom}</span>`;
       return (
         `<tr data-path="${escapeHtml(a.path)}"${selected === a.path ? ' class="selected"' : ""}>` +
-        `<td><button type="button" class="linklike mono" data-select-step="${escapeHtml(a.path)}">${escapeHtml(a.path)}</button></td>` +
+        `<td><button type="button" class="linklike mono" data-select-step="${escapeHtml(a.path)}">${escapeHtml(labelOf(a.path))}</button></td>` +
         `<td>${badge(a.status)}${extra}</td><td class="num">${a.attempt}</td>` +
         `<td>${a.started ? `<time datetime="${new Date(a.started).toISOString()}">${clockTime(a.started)}</time>` : ""}</td>` +
         `<td class="num mono">${took}</td></tr>`
@@ -342,7 +365,7 @@ function addLog(line) {
   const li = document.createElement("li");
   li.innerHTML =
     `<time datetime="${new Date(line.at).toISOString()}">${clockTime(line.at)}</time> ` +
-    `<button type="button" class="linklike mono step-ref" data-select-step="${escapeHtml(line.step)}">${escapeHtml(line.step)}</button> ` +
+    `<button type="button" class="linklike mono step-ref" data-select-step="${escapeHtml(line.step)}">${escapeHtml(labelOf(line.step))}</button> ` +
     `<span class="msg">${escapeHtml(line.message)}</span>`;
   logsEl.append(li);
   while (logsEl.children.length > MAX_LOG_LINES) logsEl.firstElementChild.remove();
@@ -379,7 +402,7 @@ function selectNode(g) {
   selected = `node:${key}`;
   for (const n of nodes.values()) n.classList.remove("selected");
   g.classList.add("selected");
-  panel.innerHTML = `<h2 id="step-panel-heading">${escapeHtml(g.dataset.step)}</h2><p class="muted">This step has not started yet.</p>`;
+  panel.innerHTML = `<h2 id="step-panel-heading">${escapeHtml(labelOf(g.dataset.step))}</h2><p class="muted">This step has not started yet.</p>`;
 }
 
 function json(value) {
@@ -425,9 +448,11 @@ function renderPanel(path, body) {
   const child = a.child_runs?.length ? a.child_runs[a.child_runs.length - 1] : children.get(path);
   const p = progress.get(path);
   const parts = [
-    `<div class="panel-head"><h2 id="step-panel-heading" class="mono">${escapeHtml(path)}</h2>${badge(a.status)}</div>`,
+    `<div class="panel-head"><h2 id="step-panel-heading" class="mono">${escapeHtml(labelOf(path))}</h2>${badge(a.status)}</div>`,
     `<dl class="details">` +
       `<div><dt>Kind</dt><dd>${escapeHtml(a.kind)} · block ${a.block + 1}</dd></div>` +
+      (a.status === "pending" && latest.get(path)?.due > Date.now() ? `<div><dt>Waiting</dt><dd>for retry until ${clockTime(latest.get(path).due)}</dd></div>` : "") +
+      (latest.get(path)?.reused ? `<div><dt>Reused</dt><dd>from run #${reusedFrom}, with its original times</dd></div>` : "") +
       `<div><dt>Attempt</dt><dd>${a.attempt}</dd></div>` +
       `<div><dt>Started</dt><dd>${a.started_at ? clockTime(parseTime(a.started_at)) : "—"}</dd></div>` +
       `<div><dt>Finished</dt><dd>${a.finished_at ? clockTime(parseTime(a.finished_at)) : "—"}</dd></div>` +
@@ -488,10 +513,10 @@ function renderForeachPanel(key) {
   const items = latestOf(key);
   items.sort((a, b) => (a.index ?? 0) - (b.index ?? 0) || a.path.localeCompare(b.path, undefined, { numeric: true }));
   panel.innerHTML =
-    `<div class="panel-head"><h2 id="step-panel-heading" class="mono">${escapeHtml(id)}</h2>${badge(state.status || "pending")}</div>` +
+    `<div class="panel-head"><h2 id="step-panel-heading" class="mono">${escapeHtml(labelOf(id))}</h2>${badge(state.status || "pending")}</div>` +
     `<p>foreach (block ${Number(block) + 1}): <strong>${state.done ?? 0}/${state.total ?? items.length}</strong> items done.</p>` +
     `<ul class="item-list">${items
-      .map((a) => `<li><button type="button" class="linklike mono" data-select-step="${escapeHtml(a.path)}">${escapeHtml(a.path)}</button> ${badge(a.status)}</li>`)
+      .map((a) => `<li><button type="button" class="linklike mono" data-select-step="${escapeHtml(a.path)}">${escapeHtml(labelOf(a.path))}</button> ${badge(a.status)}</li>`)
       .join("")}</ul>`;
 }
 
@@ -577,12 +602,56 @@ const conversation = liveConversation({
     }),
 });
 
+const history = createHistory({ url: data.urls.history, createdAt: run.createdAt, labelOf });
+
+// --- the connection ----------------------------------------------------------------------------------------------
+// When the websocket drops, the page says so plainly: a banner, the duration stops ticking, the action buttons
+// are disabled (what they would act on may have changed); all comes back, and the fragments reload, on reconnect.
+
+const banner = document.getElementById("connection-banner");
+let wasOpen = false;
+let lostTimer = null;
+function setOffline(value) {
+  if (offline === value) return;
+  offline = value;
+  banner.hidden = !value;
+  if (value) page.dataset.offline = "1";
+  else delete page.dataset.offline;
+  disableActions();
+  paintRun();
+  if (!value) {
+    loadFragment("actions");
+    loadFragment("summary");
+  }
+}
+function disableActions() {
+  for (const b of document.querySelectorAll("#run-actions button, #step-panel form button")) {
+    if (offline && !b.disabled) {
+      b.disabled = true;
+      b.dataset.offlineDisabled = "1";
+    } else if (!offline && b.dataset.offlineDisabled) {
+      b.disabled = false;
+      delete b.dataset.offlineDisabled;
+    }
+  }
+}
+new MutationObserver(() => offline && disableActions()).observe(document.getElementById("run-actions"), { childList: true, subtree: true });
+live().onStatus((status) => {
+  clearTimeout(lostTimer);
+  if (status === "open") {
+    wasOpen = true;
+    setOffline(false);
+  } else if (wasOpen) setOffline(true);
+  else lostTimer = setTimeout(() => setOffline(true), 4000); // never connected: say so after a moment
+});
+
 live().subscribe(
   `run:${runId}`,
   {
     onEvent: (event) => {
       apply(event);
       conversation.event(event);
+      history.event(event);
     },
     onTokens: conversation.tokens,
     onSubscribed: () => {

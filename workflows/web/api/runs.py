@@ -190,7 +190,7 @@ def _detail(request: HttpRequest, run_id: int) -> dict[str, Any]:
 @router.post("/runs/{int:run_id}/cancel/", response=ACTION, url_name="api-run-cancel", by_alias=True)
 def run_cancel(request: HttpRequest, run_id: int):
     """Cancel the run (and its running steps); ``409`` when it has finished."""
-    engine.cancel(services.operable_run(request.user, run_id).pk)
+    engine.cancel(services.operable_run(request.user, run_id).pk, by=_by(request))
     return _detail(request, run_id)
 
 
@@ -205,7 +205,7 @@ def run_resume(request: HttpRequest, run_id: int, payload: s.ResumeIn):
     """Resume a suspended step with data matching its resume schema (``429`` over the resumes' rate limit)."""
     r = services.operable_run(request.user, run_id)
     throttle.check(request, "resume")
-    engine.resume(r.pk, step=payload.step, label=payload.label, data=payload.data)
+    engine.resume(r.pk, step=payload.step, label=payload.label, data=payload.data, by=_by(request))
     return _detail(request, run_id)
 
 
@@ -221,7 +221,7 @@ def run_send_event(request: HttpRequest, run_id: int, payload: s.EventIn):
     data over ``MAX_EVENT_BYTES``, ``429`` over the events' rate limit."""
     r = services.operable_run(request.user, run_id)
     throttle.check(request, "event")
-    engine.send_event(r.pk, payload.name, payload.data)
+    engine.send_event(r.pk, payload.name, payload.data, by=_by(request))
     return _detail(request, run_id)
 
 
@@ -232,7 +232,7 @@ def run_retry(request: HttpRequest, run_id: int):
     """A failed or canceled run again from where it stopped: ``201`` the new run."""
     r = services.operable_run(request.user, run_id)
     throttle.check(request, "start")
-    new = engine.retry(r.pk)
+    new = engine.retry(r.pk, by=_by(request))
     return Status(201, _detail(request, new.pk))
 
 
@@ -247,5 +247,10 @@ def run_restart(request: HttpRequest, run_id: int, payload: s.RestartIn):
     """A new run reusing the outputs before ``from_step``'s block: ``201`` the new run."""
     r = services.operable_run(request.user, run_id)
     throttle.check(request, "start")
-    new = engine.restart(r.pk, from_step=payload.from_step, input=payload.input)
+    new = engine.restart(r.pk, from_step=payload.from_step, input=payload.input, by=_by(request))
     return Status(201, _detail(request, new.pk))
+
+
+def _by(request: HttpRequest) -> str:
+    """The acting user's name, recorded in the journal event of the action (the run page's history)."""
+    return request.user.get_username()

@@ -9,7 +9,7 @@ Callers use ``from workflows.web import queries`` and ``queries.<name>``: every 
 Every query of runs starts from ``Run.objects.visible_to``.
 """
 
-from .catalog import WorkflowInfo, all_workflow_infos, workflow_info
+from .catalog import WorkflowInfo, all_workflow_infos, form_schema, workflow_info
 from .lists import (
     COUNT_CAP,
     LIST_DEFER,
@@ -52,6 +52,7 @@ __all__ = [
     "all_workflow_infos",
     "capped_count",
     "daily_counts",
+    "form_schema",
     "decode_cursor",
     "duration_series",
     "empty_stats",

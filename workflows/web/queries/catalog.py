@@ -48,3 +48,17 @@ def _info(flow: Any) -> WorkflowInfo:
     if graph is None:  # to_json() reads condition sources and builds schemas: once per version and process
         graph = _graphs[key] = flow.graph.to_json()
     return WorkflowInfo(flow.name, flow.description, flow.version, graph, graph["input_schema"], True)
+
+
+def form_schema(graph: dict[str, Any], input_schema: dict[str, Any]) -> dict[str, Any]:
+    """The launch form's schema: the workflow's ``input=``, else (a workflow without one accepts any JSON) the
+    input type of its first step, when that is a single step with a typed input: a form, not a JSON box."""
+    if input_schema:
+        return input_schema
+    blocks = graph.get("blocks") or []
+    steps = (blocks[0].get("steps") or []) if blocks and blocks[0].get("kind") == "step" else []
+    if len(steps) == 1 and steps[0].get("kind") == "step":
+        first = steps[0].get("input_schema") or {}
+        if first.get("properties"):  # a model (not "any object"): its fields make the form
+            return first
+    return input_schema

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...store.models import Run, StepRun, StepStatus, WorkflowVersion
-from ..drawing import node_id_of
+from ..drawing import display_label, node_id_of
 
 STEP_FIELDS = (
     "id", "block", "path", "step_id", "kind", "index", "attempt", "status", "pool", "label", "worker",
@@ -151,5 +151,6 @@ def restart_choices(graph: dict[str, Any]) -> list[tuple[str, str]]:
         for node_id in ids:
             if node_id and node_id not in seen:
                 seen.add(node_id)
-                out.append((node_id, f"{block.get('index', 0) + 1}. {node_id} ({block.get('kind', 'step')})"))
+                label = display_label(node_id, block)  # a made-up id ("sleep2") as people read it
+                out.append((node_id, f"{block.get('index', 0) + 1}. {label} ({block.get('kind', 'step')})"))
     return out
