@@ -3,7 +3,7 @@
 
 from django.urls import include, path
 
-from .web import api, metrics, pools_views, run_actions, schedule_views, tokens, views
+from .web import api, errors, metrics, pools_views, run_actions, schedule_views, tokens, views
 
 app_name = "workflows"
 urlpatterns = [
@@ -21,3 +21,4 @@ urlpatterns = [
     path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("api/", include(api.urlpatterns())),  # JSON API (web/api): names api, api-runs, api-run…
 ]
+urlpatterns = errors.styled_pages(urlpatterns)  # the app's pages answer 403/404 in its own layout
