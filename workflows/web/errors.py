@@ -32,7 +32,7 @@ from django.urls import NoReverseMatch, URLPattern, reverse
 
 NOT_FOUND = "There is no such page here, or your account may not see it."
 FORBIDDEN = "Your account may not do this."
-SERVER_ERROR = "Something went wrong on our side. It has been logged; nothing you sent needs to be sent again."
+SERVER_ERROR = "Something went wrong on our side, and it has been logged. Try again in a moment."
 
 
 def describe(exception: Exception | None) -> tuple[int, str]:
