@@ -1,18 +1,18 @@
 """Accessibility: axe-core (from npm: tests/e2e/package.json, installed by ``make venv`` with ``npm ci``) run in
 Chromium on every dashboard page; any serious or critical violation fails the test.
 
-Add a page by adding a row to ``PAGES`` (its path may name the ids that ``ids`` makes: ``{run}``, ``{schedule}``…).
-The 500 page cannot be made to happen on a healthy server: the test serves the demo's handler's HTML at a URL of
-the site, with the site's stylesheet.
+Add a page by adding a row to ``PAGES`` (its path may name the ids that the ``ids`` fixture makes:
+``{digest}``, ``{agent}``, ``{schedule}``…). The 500 page cannot be made to happen on a healthy server: the test
+serves the demo's handler's HTML at a URL of the site, with the site's stylesheet.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import RequestFactory
 
 from examples import flows as examples
@@ -168,10 +168,4 @@ def test_graph_nodes__reached_by_tab_are_named_buttons_with_a_visible_focus_ring
 
 
 def _permissions(*codenames: str):
-    from django.contrib.auth.models import Permission
-
     return Permission.objects.filter(codename__in=codenames)
-
-
-if os.environ.get("CI", "").lower() == "true" and not AXE.exists():  # pragma: no cover - said at collection too
-    print(f"tests/e2e/test_accessibility.py: {AXE} is missing; the test will fail (CI=true)")
