@@ -12,9 +12,12 @@ PYTEST := $(PYTHON) -m pytest $(PYTEST_ARGS)
 venv: $(STAMP)
 
 # re-installs only when pyproject.toml changes (or .venv is gone)
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/e2e/package-lock.json
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet -e '.[test]'
+	@# axe-core for the accessibility check (tests/e2e/test_accessibility.py); without npm that test skips (fails in CI)
+	if command -v npm >/dev/null; then npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error; \
+	else echo "npm is missing: tests/e2e/test_accessibility.py will skip"; fi
 	touch $@
 
 run: venv

@@ -20,3 +20,7 @@ urlpatterns = [
 
 # Requests Django refuses to read (too large, too many form fields): a page, or JSON for the API
 handler400 = "workflows.web.errors.bad_request"
+# The dashboard's own error pages for the whole site (the app's pages use them whatever the project sets)
+handler403 = "workflows.web.errors.permission_denied"
+handler404 = "workflows.web.errors.page_not_found"
+handler500 = "workflows.web.errors.server_error"

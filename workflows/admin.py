@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from . import engine
 from .exceptions import WorkflowsError
@@ -32,7 +32,8 @@ from .store.models import (
 )
 from .web.drawing import STATUS_ICONS
 
-INLINE_EVENTS = 200  # the latest journal events shown on a run's admin page; the dashboard shows them all
+JOURNAL_PREVIEW = 10  # the latest journal events a run's admin page shows; the rest: a link to the journal's list
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # the admin's own format shows no seconds; steps take milliseconds
 
 
 def _badge(status: str):
@@ -50,6 +51,13 @@ def _json(value) -> str:
         '<pre style="white-space:pre-wrap;max-height:24em;overflow:auto;margin:0">{}</pre>',
         json.dumps(value, indent=2, ensure_ascii=False, default=str),
     )
+
+
+def _time(value) -> str:
+    """A time to the millisecond, in the current time zone (Django's DATETIME_FORMAT stops at minutes)."""
+    if value is None:
+        return "—"
+    return timezone.localtime(value).strftime(TIME_FORMAT)[:-3]
 
 
 def _seconds(value: float | None) -> str:
@@ -106,28 +114,20 @@ class WorkflowAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 class StepRunInline(ReadOnlyMixin, admin.TabularInline):
     model = StepRun
-    fields = ["block", "path", "attempt", "status", "pool", "worker", "started_at", "finished_at", "error"]
+    fields = ["block", "path", "attempt", "status", "pool", "worker", "started", "finished", "error"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
     ordering = ["pk"]
 
+    @admin.display(description="started at", ordering="started_at")
+    def started(self, obj):
+        return _time(obj.started_at)
 
-class RunEventInline(ReadOnlyMixin, admin.TabularInline):
-    model = RunEvent
-    fields = ["seq", "kind", "step", "data", "at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = f"journal (the latest {INLINE_EVENTS} events)"
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        run = getattr(request, "_workflows_admin_run", None)
-        if run is not None and run.last_seq > INLINE_EVENTS:
-            qs = qs.filter(seq__gt=run.last_seq - INLINE_EVENTS)
-        return qs.order_by("seq")
+    @admin.display(description="finished at", ordering="finished_at")
+    def finished(self, obj):
+        return _time(obj.finished_at)
 
 
 @admin.action(description="Cancel the selected runs (through the engine)")
@@ -160,18 +160,20 @@ def retry_runs(modeladmin, request, queryset):
 @admin.register(Run)
 class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     Media = BadgeMedia
-    list_display = ["id", "workflow", "colored_status", "created_by", "idempotency_key", "created_at", "took", "live"]
+    list_display = ["id", "workflow", "colored_status", "created_by", "idempotency_key", "created", "took", "live"]
     list_display_links = ["id"]
     list_filter = ["status", "workflow", ("created_at", admin.DateFieldListFilter), "created_by"]
     search_fields = ["=id", "idempotency_key", "workflow__name"]
     list_select_related = ["workflow", "created_by"]
     readonly_fields = [
         "id", "workflow", "version", "colored_status", "live", "created_by", "idempotency_key", "parent_run",
-        "restarted_from", "created_at", "started_at", "finished_at", "took", "cursor", "last_seq",
-        "input_json", "output_json", "error_json", "traceback", "state_json",
+        "restarted_from", "created", "started", "finished", "took", "cursor", "last_seq",
+        "input_json", "output_json", "error_json", "traceback", "state_json", "journal",
     ]  # fmt: skip
     exclude = ["input", "output", "output_ref", "error", "state", "parent_step", "status"]
-    inlines = [StepRunInline, RunEventInline]
+    # The journal is not an inline: a run may have 100,000s of events. The page shows the latest few and links to
+    # the journal's own (paginated, filterable) list and to the dashboard's run page.
+    inlines = [StepRunInline]
     actions = [cancel_runs, retry_runs]
     date_hierarchy = "created_at"
     show_full_result_count = False  # counting 100,000s of runs on every list page is slow
@@ -180,9 +182,34 @@ class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def view_on_site(self, obj):
         return reverse("workflows:run", args=[obj.pk])
 
-    def get_inline_instances(self, request, obj=None):
-        request._workflows_admin_run = obj  # lets the journal inline show only the latest events
-        return super().get_inline_instances(request, obj)
+    @admin.display(description="created at", ordering="created_at")
+    def created(self, obj):
+        return _time(obj.created_at)
+
+    @admin.display(description="started at", ordering="started_at")
+    def started(self, obj):
+        return _time(obj.started_at)
+
+    @admin.display(description="finished at", ordering="finished_at")
+    def finished(self, obj):
+        return _time(obj.finished_at)
+
+    @admin.display(description="journal")
+    def journal(self, obj):
+        """The latest events (one query, bounded) and a link to all of them in the journal's list."""
+        latest = list(RunEvent.objects.filter(run=obj).order_by("-seq")[:JOURNAL_PREVIEW])[::-1]
+        url = reverse("admin:workflows_runevent_changelist") + f"?run__id__exact={obj.pk}"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((e.seq, e.kind, e.step or "—", _time(e.at)) for e in latest),
+        )
+        return format_html(
+            '<p><a href="{}">All {} events of this run ↗</a> (a paginated list, filterable by kind)</p>'
+            "<table><caption>The latest {}</caption><thead><tr><th>seq</th><th>kind</th><th>step</th>"
+            "<th>at</th></tr></thead><tbody>{}</tbody></table>",
+            url, obj.last_seq, len(latest), rows,
+        )  # fmt: skip
 
     @admin.display(description="status", ordering="status")
     def colored_status(self, obj):
@@ -235,7 +262,7 @@ class StepRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "colored_status",
         "pool",
         "worker",
-        "started_at",
+        "started",
         "took",
     ]
     list_filter = ["status", "kind", "pool"]
@@ -260,15 +287,26 @@ class StepRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def took(self, obj):
         return _seconds(obj.duration)
 
+    @admin.display(description="started at", ordering="started_at")
+    def started(self, obj):
+        return _time(obj.started_at)
+
 
 @admin.register(RunEvent)
 class RunEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["run", "seq", "kind", "step", "at"]
+    """The journal: a run's events are ``?run__id__exact=<id>`` (the run's admin page links there)."""
+
+    list_display = ["run", "seq", "kind", "step", "time"]
     list_filter = ["kind"]
     search_fields = ["=run__id", "step", "kind"]
     list_select_related = ["run__workflow"]
     readonly_fields = [f.name for f in RunEvent._meta.fields]
     show_full_result_count = False
+    list_per_page = 100
+
+    @admin.display(description="at", ordering="at")
+    def time(self, obj):
+        return _time(obj.at)
 
     def view_on_site(self, obj):
         return reverse("workflows:run", args=[obj.run_id])

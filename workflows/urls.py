@@ -6,6 +6,7 @@ from django.urls import include, path
 from .web import (
     api,
     bulk,
+    errors,
     health,
     history,
     metrics,
@@ -38,3 +39,4 @@ urlpatterns = [
     path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("api/", include(api.urlpatterns())),  # JSON API (web/api): names api, api-runs, api-run…
 ]
+urlpatterns = errors.styled_pages(urlpatterns)  # the app's pages answer 403/404 in its own layout

@@ -105,7 +105,7 @@ def start_daphne(processes, name: str, ready_path: str, ready_status: int, **env
             pytest.fail(f"{name} exited with {popen.returncode}:\n{proc.output()}")
         return _status(f"{url}{ready_path}") == ready_status
 
-    wait_for(up, 30, 0.1, what=f"{name} to serve {ready_path}")
+    wait_for(up, 90, 0.1, what=f"{name} to serve {ready_path}")  # generous: the box may be loaded
     return url
 
 

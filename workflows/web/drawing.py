@@ -278,10 +278,12 @@ def render(
     def along(p: tuple[float, float]) -> float:
         return p[1] if v else p[0]
 
+    # a picture (role img) hides its children from assistive tech: with buttons or links inside, a named group
+    role = "group" if interactive or any(n.kind == "workflow" for c in columns for n in c) else "img"
     out = [
         f'<svg class="graph{" graph-compact" if compact else ""}{" graph-vertical" if v else ""}" '
         f'xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="{role}" '
         f'aria-label="{escape(describe_text(graph))}">'
     ]
     # frames around parallel / branch columns

@@ -5,7 +5,8 @@ resume a pool (staff or ``workflows.change_pool``)."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -26,7 +27,7 @@ def pools(request: HttpRequest) -> HttpResponse:
 
 def _change(request: HttpRequest) -> HttpResponse:
     if not can_control(request.user):
-        return HttpResponseForbidden("Changing a pool needs staff status or the workflows.change_pool permission")
+        raise PermissionDenied("Changing a pool needs staff status or the workflows.change_pool permission")
     name, action = request.POST.get("pool", ""), request.POST.get("action", "")
     try:
         if name not in conf.pools():

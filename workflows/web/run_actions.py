@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -107,6 +108,8 @@ def _action_result(
         if redirect_to:
             body["redirect"] = redirect_to
         return JsonResponse(body, status=status)
+    if not ok and status == 403:  # a form this user was never shown (a viewer's stale page): the 403 page
+        raise PermissionDenied(message)
     if ok:
         messages.success(request, message)
     else:

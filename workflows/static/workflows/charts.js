@@ -29,7 +29,7 @@ function durationsChart(el, runs) {
   const bar = Math.max(2, Math.min(18, slot - 2));
   const y = (v) => top + (H - top - bottom) * (1 - v / max);
   const parts = [
-    `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Durations of the last ${finished.length} finished runs, up to ${escapeHtml(fmtDuration(max))}">`,
+    `<svg viewBox="0 0 ${W} ${H}" role="group" aria-label="Durations of the last ${finished.length} finished runs, up to ${escapeHtml(fmtDuration(max))}">`,
   ];
   for (const f of [0, 0.5, 1]) {
     const v = max * f;
@@ -41,7 +41,7 @@ function durationsChart(el, runs) {
     const h = Math.max(1.5, H - bottom - y(r.duration));
     const when = parseTime(r.created_at);
     parts.push(
-      `<a href="${escapeHtml(pageUrl("run", { id: r.id }))}"><rect class="bar status-${escapeHtml(r.status)}" x="${x.toFixed(1)}" y="${(H - bottom - h).toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" rx="1.5">` +
+      `<a href="${escapeHtml(pageUrl("run", { id: r.id }))}" aria-label="Run #${r.id}, ${escapeHtml(r.status)}, ${escapeHtml(fmtDuration(r.duration))}"><rect class="bar status-${escapeHtml(r.status)}" x="${x.toFixed(1)}" y="${(H - bottom - h).toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" rx="1.5">` +
         `<title>#${r.id} ${escapeHtml(r.status)} in ${escapeHtml(fmtDuration(r.duration))}${when ? ` · ${new Date(when).toLocaleString()}` : ""}</title></rect></a>`,
     );
   });
