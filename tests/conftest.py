@@ -26,6 +26,18 @@ def user(django_user_model):
 
 
 @pytest.fixture
+def bob(django_user_model):
+    """A second user, for what one user may not see or do to another's runs."""
+    return django_user_model.objects.create_user("bob", password="pw-bob-12345")
+
+
+@pytest.fixture
+def alice_client(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def api(client, user):
     """A test client logged in as ``user``."""
     client.force_login(user)

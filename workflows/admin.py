@@ -112,14 +112,8 @@ class WorkflowAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return _json(obj.output_schema)
 
 
-class StepRunInline(ReadOnlyMixin, admin.TabularInline):
-    model = StepRun
-    fields = ["block", "path", "attempt", "status", "pool", "worker", "started", "finished", "error"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    ordering = ["pk"]
+class TimesMixin:
+    """A step's or run's start and end, to the millisecond."""
 
     @admin.display(description="started at", ordering="started_at")
     def started(self, obj):
@@ -128,6 +122,16 @@ class StepRunInline(ReadOnlyMixin, admin.TabularInline):
     @admin.display(description="finished at", ordering="finished_at")
     def finished(self, obj):
         return _time(obj.finished_at)
+
+
+class StepRunInline(TimesMixin, ReadOnlyMixin, admin.TabularInline):
+    model = StepRun
+    fields = ["block", "path", "attempt", "status", "pool", "worker", "started", "finished", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["pk"]
 
 
 @admin.action(description="Cancel the selected runs (through the engine)")
@@ -158,7 +162,7 @@ def retry_runs(modeladmin, request, queryset):
 
 
 @admin.register(Run)
-class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RunAdmin(TimesMixin, ReadOnlyMixin, admin.ModelAdmin):
     Media = BadgeMedia
     list_display = ["id", "workflow", "colored_status", "created_by", "idempotency_key", "created", "took", "live"]
     list_display_links = ["id"]
@@ -185,14 +189,6 @@ class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="created at", ordering="created_at")
     def created(self, obj):
         return _time(obj.created_at)
-
-    @admin.display(description="started at", ordering="started_at")
-    def started(self, obj):
-        return _time(obj.started_at)
-
-    @admin.display(description="finished at", ordering="finished_at")
-    def finished(self, obj):
-        return _time(obj.finished_at)
 
     @admin.display(description="journal")
     def journal(self, obj):
@@ -251,7 +247,7 @@ class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(StepRun)
-class StepRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class StepRunAdmin(TimesMixin, ReadOnlyMixin, admin.ModelAdmin):
     Media = BadgeMedia
     list_display = [
         "id",
@@ -286,10 +282,6 @@ class StepRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="duration")
     def took(self, obj):
         return _seconds(obj.duration)
-
-    @admin.display(description="started at", ordering="started_at")
-    def started(self, obj):
-        return _time(obj.started_at)
 
 
 @admin.register(RunEvent)

@@ -35,11 +35,6 @@ def api(client, user):
     return Api(client)
 
 
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob-12345")
-
-
 def test_api__anonymous_requests_get_401_json(client):
     for url in ("/api/", "/api/workflows/", "/api/runs/", "/api/runs/1/"):
         response = client.get(url)

@@ -21,11 +21,6 @@ from workflows.store import tokens
 pytestmark = pytest.mark.usefixtures("engine_db")
 
 
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob-12345")
-
-
 def bearer(secret: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
 

@@ -22,11 +22,6 @@ def alice(client, user):
     return client
 
 
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob-12345")
-
-
 def test_404__an_unknown_run_is_a_page_in_the_dashboards_layout(alice):
     response = alice.get("/runs/999999/")
     html = response.content.decode()

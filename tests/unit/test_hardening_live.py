@@ -21,11 +21,6 @@ def fast_sweep(settings):
     settings.WORKFLOWS = {**settings.WORKFLOWS, "LIVE": {**settings.WORKFLOWS.get("LIVE", {}), "SWEEP_SECONDS": 0.2}}
 
 
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob-12345")
-
-
 async def still_open(ws: WS) -> None:
     await ws.send(op="ping", id="alive")
     assert await ws.recv() == {"op": "pong", "id": "alive"}

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.usefixtures("engine_db")
 
 
 @pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob-12345")
-
-
-@pytest.fixture
 def alice(client, user):
     client.force_login(user)
     return client

@@ -97,11 +97,6 @@ async def test_drain__a_client_that_acknowledges_nothing_is_closed_and_one_that_
         await healthy.close()
 
 
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob-12345")
-
-
 @aio
 async def test_connections__a_user_holds_at_most_max_connections_per_user(user, bob, live_settings, redis_conn):
     live_settings(MAX_CONNECTIONS_PER_USER=2)

@@ -29,11 +29,6 @@ def limits(settings):
     return apply
 
 
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob-12345")
-
-
 def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)

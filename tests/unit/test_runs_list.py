@@ -19,17 +19,6 @@ pytestmark = pytest.mark.usefixtures("engine_db")
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
-@pytest.fixture
-def alice_client(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob-12345")
-
-
 def _runs(user, inputs: list, status: str = RunStatus.SUCCEEDED) -> list[Run]:
     workflow_id = row_for(flows.counter)
     rows = [

@@ -26,17 +26,6 @@ JSON = {"HTTP_ACCEPT": "application/json"}
 
 
 @pytest.fixture
-def alice_client(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob-12345")
-
-
-@pytest.fixture
 def staff(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-12345")
 
