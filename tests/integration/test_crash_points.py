@@ -171,6 +171,8 @@ def test_recovery__three_loops_at_once_do_nothing_twice(live, redis_conn):
     lost_leases = [chaos_flows.crash_chain.start({"value": i}) for i in range(8)]
     soon = timezone.now() + timedelta(seconds=1)
     for run in lost_leases:  # claimed by a worker that died at once: leases end in 1 s
+        # queued by the start, or (a loop holding the pool's lock then) by a loop's admission a tick later
+        wait_for(lambda r=run: r.steps.filter(status=StepStatus.QUEUED).exists(), 30, what="the first step queued")
         sr = run.steps.get(status=StepStatus.QUEUED)
         engine.claim(sr.pk, "dead-host:1")
         StepRun.objects.filter(pk=sr.pk).update(lease_expires_at=soon)
