@@ -84,6 +84,16 @@ class Cluster:
         by_host = {h: sum(r.host == h for r in rows) for h in ("a", "b")}
         figures["executions on a / b"] = f"{by_host['a']} / {by_host['b']}"
         figures["most steps at once (pool max 3)"] = overlap = harness.max_overlap(rows)
+        # sizing: what one app host (daphne, 2 workers, a recovery loop) holds after the runs
+        rss = self.a.rss_mb()
+        figures["host a RSS, MB: daphne / workers / recovery"] = (
+            f"{rss.get('daphne')} / {rss.get('worker1')}, {rss.get('worker2')} / {rss.get('recovery')}"
+        )
+        conns = harness.query(
+            "SELECT host(client_addr), count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND client_addr IS NOT NULL GROUP BY 1 ORDER BY 1"
+        )
+        figures["PostgreSQL connections by host"] = ", ".join(f"{addr}: {n}" for addr, n in conns)
         figures["failed"] = _failed(figures) + [
             n for n, ok in (("both hosts executed", all(by_host.values())), ("pool limit held", overlap <= 3)) if not ok
         ]

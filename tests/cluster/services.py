@@ -144,6 +144,7 @@ class Host:
     log_dir: Path
     queues: list[str]
     procs: list[subprocess.Popen] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # each process's role: worker1, recovery, daphne
     workers: list[str] = field(default_factory=list)  # RQ names of the workers started last
 
     @property
@@ -162,6 +163,7 @@ class Host:
         }
 
     def spawn(self, label: str, env: dict[str, str], *cmd: str) -> None:
+        self.labels.append(label)
         with open(self.log_dir / f"{self.name}-{label}.log", "ab") as out:
             self.procs.append(
                 subprocess.Popen(
@@ -176,7 +178,7 @@ class Host:
             )
 
     def start(self) -> None:
-        self.procs, self.workers, env = [], [], self.env()
+        self.procs, self.labels, self.workers, env = [], [], [], self.env()
         manage = [sys.executable, "manage.py"]
         for i in (1, 2):
             name = f"{self.name}{i}-{uuid.uuid4().hex[:6]}"  # a restarted host's workers get new names
@@ -185,6 +187,18 @@ class Host:
         self.spawn("recovery", env, *manage, "workflows_recover", "--loop")
         daphne = ["-m", "daphne", "-b", ADDRESSES[self.name], "-p", str(HTTP_PORT), "project.asgi:application"]
         self.spawn("daphne", env, sys.executable, *daphne)
+
+    def rss_mb(self) -> dict[str, float]:
+        """Resident memory of each live process by role (``ip netns exec`` execs the command: same pid)."""
+        sizes = {}
+        for label, proc in zip(self.labels, self.procs, strict=True):
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+            except OSError:
+                continue
+            kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            sizes[label] = round(kb / 1024, 1)
+        return sizes
 
     def reap(self) -> None:
         for proc in self.procs:

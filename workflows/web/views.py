@@ -22,7 +22,7 @@ from ..live.payloads import error_brief
 from ..store import values
 from ..store.models import RUN_ACTIVE, RUN_TERMINAL, Debounce, Run, RunEvent, RunStatus
 from ..store.workflow_rows import versions_in_flight
-from . import approvals, drawing, links, queries, schedules, services, throttle
+from . import approvals, drawing, launch, links, queries, schedules, services, throttle
 from .forms import SchemaForm
 from .permissions import can_operate
 from .pools import waits_of
@@ -86,7 +86,7 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     info = queries.workflow_info(name)
     if info is None:
         raise Http404(f"No workflow named {name!r}")
-    from_run = _from_run(request, name) if request.method != "POST" else None
+    from_run = launch.from_run(request, name) if request.method != "POST" else None
     form = SchemaForm(
         queries.form_schema(info.graph, info.input_schema),
         prefix="input",
@@ -124,7 +124,7 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
                         return JsonResponse({"ok": True, "run": run.pk, "redirect": url}, status=201)
                     return redirect(url)
                 # the key has a run already: say so (with a link), rather than open it as if just launched
-                existing = {"id": run.pk, "url": url, "message": existing_message(run)}
+                existing = {"id": run.pk, "url": url, "message": launch.existing_message(run)}
                 if wants_json(request):
                     errors = [{"field": "idempotency_key", "id": "f-idempotency_key", "msg": existing["message"]}]
                     return JsonResponse({**failure(existing["message"], errors), "existing": existing}, status=409)
@@ -163,32 +163,6 @@ def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     context["existing"] = existing
     status = 409 if existing else 400 if form.has_errors or key_error else 200
     return render(request, "workflows/workflow.html", context, status=status)
-
-
-def _from_run(request: HttpRequest, name: str) -> Run | None:
-    """The run whose input prefills the launch form (``?from_run=<id>``, "launch again with this input"): one of
-    this workflow's runs the user may see, with its input inline; otherwise a message says why not."""
-    text = request.GET.get("from_run", "")
-    if not text:
-        return None
-    run = None
-    if text.isascii() and text.isdigit() and len(text) <= 18:
-        run = Run.objects.visible_to(request.user).filter(pk=int(text), workflow__name=name).first()
-    if run is None:
-        messages.warning(request, f"No run {text[:20]!r} of {name} that you may see: the form is not prefilled.")
-    elif values.is_brief(values.brief(run.input, "input")):
-        messages.warning(request, f"The input of run #{run.pk} is too large to prefill the form.")
-        run = None
-    return run
-def existing_message(run: Run) -> str:
-    """"A run with this key exists: #16, started with city=Lima" (its input's first fields, briefly)."""
-    value = run.input
-    if isinstance(value, dict):
-        shown = ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v, default=str)}" for k, v in value.items())
-    else:
-        shown = json.dumps(value, default=str)
-    shown = shown if len(shown) <= 120 else shown[:119] + "…"
-    return f"A run with this key exists: #{run.pk}, started with {shown or 'no input'}"
 
 
 def count_errors(errors: list) -> str:

@@ -94,7 +94,7 @@ async function submit(form, submitter) {
   }
 }
 
-/** A launch whose idempotency key has a run already: a link to that run beside the key (views.existing_message). */
+/** A launch whose idempotency key has a run already: a link to that run beside the key (launch.existing_message). */
 function showExisting(form, existing) {
   const slot = form.querySelector("[data-existing-run]");
   if (!slot) return;
