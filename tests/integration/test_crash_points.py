@@ -194,4 +194,6 @@ def test_recovery__three_loops_at_once_do_nothing_twice(live, redis_conn):
     totals = _recovery_totals(logs)
     assert totals["expired"] == 8 and totals["timers"] == 8
     requeued = re.findall(r"re-enqueuing step run (\d+)", "\n".join(logs))
-    assert len(requeued) == len(set(requeued)) == totals["requeued"] >= 2  # the 2 queued ones (10 slots - 8)
+    # none twice; at least one of the 2 queued at the flush (10 slots - 8), whose admission a loop may have made
+    # after the flush under load (then its job was never lost)
+    assert len(requeued) == len(set(requeued)) == totals["requeued"] >= 1
