@@ -25,7 +25,7 @@ from django.utils.timezone import now
 from tests.testapp import flows
 from tests.unit.test_metrics import sampled
 from workflows.engine import appends
-from workflows.live import payloads, sender
+from workflows.live import listeners, payloads, sender
 from workflows.live.consumer import LiveConsumer
 from workflows.models import Run, RunEvent
 from workflows.store.journal import Journal
@@ -647,6 +647,54 @@ def test_publish__from_a_thread_that_runs_an_event_loop_still_goes_out(user):
 
     dropped, message = asyncio.run(scenario())
     assert sender.dropped == dropped
+    assert [e["seq"] for e in message["events"]] == [event.seq]
+
+
+def test_listeners__a_group_counts_while_it_has_a_member_that_has_not_expired():
+    from channels_redis.core import RedisChannelLayer
+
+    layer = get_channel_layer()
+    assert listeners.supported(layer)
+    short = RedisChannelLayer(hosts=layer.hosts, prefix=layer.prefix, group_expiry=1)  # same keys, members age fast
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("listened-a", channel)
+    try:
+        assert listeners.listened(layer, {"listened-a", "listened-b"}, 5) == {"listened-a"}
+        deadline = time.monotonic() + 30
+        while listeners.listened(short, {"listened-a"}, 5) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert listeners.listened(short, {"listened-a"}, 5) == set()  # channels-redis drops it as stale too
+        assert listeners.listened(layer, {"listened-a"}, 5) == {"listened-a"}
+    finally:
+        async_to_sync(layer.group_discard)("listened-a", channel)
+        listeners.forget(short)
+    assert listeners.listened(layer, {"listened-a"}, 5) == set()
+
+
+def test_publish__sends_only_to_groups_with_a_listener_and_not_at_all_without_one(user, monkeypatch):
+    run = flows.counter.start({"value": 1}, user=user)
+    loaded = Run.objects.select_related("workflow").get(pk=run.pk)
+    event = RunEvent(run=loaded, seq=loaded.last_seq + 1, kind="step_log", data={"message": "hi"}, at=now())
+    sender.reset()
+    sent: list[list[str]] = []
+    real = sender._Sender._send
+
+    async def recording(self, messages, timeout):
+        sent.append([group for group, _ in messages])
+        await real(self, messages, timeout)
+
+    monkeypatch.setattr(sender._Sender, "_send", recording)
+    sender.publish([event])  # nobody listens: no send, no event loop
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(payloads.run_group(run.pk), channel)
+    try:
+        sender.publish([event])
+        message = async_to_sync(layer.receive)(channel)
+    finally:
+        async_to_sync(layer.group_discard)(payloads.run_group(run.pk), channel)
+        sender.reset()
+    assert sent == [[payloads.run_group(run.pk)]]
     assert [e["seq"] for e in message["events"]] == [event.seq]
 
 

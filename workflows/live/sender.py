@@ -13,7 +13,8 @@ seconds (dropping, with one warning) instead of making every transition wait for
 Measured (bench/push_latency.py and a worker under load): ``async_to_sync(group_send)`` per call makes a new
 event loop and Redis connection each time (25-45 ms held); a long-lived loop in a thread of its own, waited on
 (~4 ms) or not, costs 3-4 ms of CPU per transition in thread hand-offs; running the same loop in the committing
-thread costs the sends themselves, ~0.8 ms for the three messages of a transition.
+thread costs the sends themselves, ~0.8 ms for the three messages of a transition. The groups nobody listens
+to are skipped after one synchronous read (``listeners``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from django.conf import settings
 from .. import conf
 from ..engine.publication import background
 from ..store.models import RunEvent
+from . import listeners
 from .payloads import messages_for
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class _Sender:
         self.pid = os.getpid()
         self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         self.loop = asyncio.new_event_loop()
+        self.asks = listeners.supported(self.layer)  # which groups have members, before sending to them
 
     async def _send(self, messages: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
         sends = asyncio.gather(*(self.layer.group_send(group, message) for group, message in messages))
@@ -55,13 +58,18 @@ class _Sender:
             raise TimeoutError(f"the channel layer did not answer within {timeout}s") from None
 
     def send(self, messages: list[tuple[str, dict[str, Any]]], timeout: float) -> None:
-        self.loop.run_until_complete(self._send(messages, timeout))
+        if self.asks:  # the groups nobody listens to cost one read for all, not two round trips each
+            found = listeners.listened(self.layer, {group for group, _ in messages}, timeout)
+            messages = [(group, message) for group, message in messages if group in found]
+        if messages:
+            self.loop.run_until_complete(self._send(messages, timeout))
 
     def close(self) -> None:
         try:
             self.loop.run_until_complete(self.layer.flush())
         except Exception:  # noqa: BLE001 - a layer that is gone has nothing to flush
             pass
+        listeners.forget(self.layer)
         self.loop.close()
 
 
