@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists
 from django.utils import timezone
 
 from .. import conf
+from ..store import statements
 from ..store.journal import Journal
-from ..store.models import Pool, StepRun, StepStatus
+from ..store.models import StepRun, StepStatus
 from . import dispatch, pools
 from .core import running_fields
 
@@ -50,9 +50,11 @@ def may_hand_over(pool: str, priority: int) -> bool:
     settings = conf.pools().get(pool)
     if settings is None or settings.rate or settings.key_rate or settings.tokens:
         return False
-    higher = StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, priority__gt=priority)
-    row = Pool.objects.filter(name=pool).annotate(higher=Exists(higher)).values_list("paused", "limit", "higher")
-    paused, limit, waits = row.first() or (False, None, higher.exists())  # one query: the row exists once admitted
+    gate = statements.pool_gate(pool, StepStatus.PENDING, priority)  # one read: the row exists once admitted
+    if gate is None:
+        higher = StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, priority__gt=priority)
+        gate = (False, None, higher.exists())
+    paused, limit, waits = gate
     if paused or waits:
         return False
     return limit is None or pools.busy(pool) < limit

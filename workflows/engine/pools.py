@@ -36,15 +36,16 @@ def ensure(pool: str, settings: PoolSettings) -> None:
 
 def lock(pool: str) -> Pool:
     """The pool's row, locked for the rest of the transaction (the admission lock)."""
-    row = Pool.objects.select_for_update().filter(name=pool).first()
+    row = statements.lock_pool(pool)
     if row is None:  # deleted since this process wrote it (a flushed test database)
         Pool.objects.get_or_create(name=pool, defaults={"max_parallel": conf.pool(pool).max_parallel})
-        row = Pool.objects.select_for_update().get(name=pool)
-    return row
+        row = statements.lock_pool(pool)
+    paused, limit, max_parallel = row
+    return Pool(name=pool, paused=paused, limit=limit, max_parallel=max_parallel)
 
 
 def busy(pool: str) -> int:
-    return StepRun.objects.filter(pool=pool, status__in=STEP_HOLDS_SLOT).count()
+    return statements.count_in(pool, tuple(STEP_HOLDS_SLOT))
 
 
 def busy_of_key(pool: str, key: str) -> int:
@@ -111,7 +112,7 @@ def _held_by_key() -> Coalesce:
 def waiting(pool: str) -> bool:
     """Does a due step of ``pool`` wait for a slot? One read, no lock: when none does, admission (a transaction
     under the pool's lock) has nothing to do. A step that becomes pending after this read pumps for itself."""
-    return StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, due_at__lte=timezone.now()).exists()
+    return statements.any_due(pool, StepStatus.PENDING, timezone.now())
 
 
 def admit(pool: str, settings: PoolSettings | None = None) -> list[int]:
@@ -179,6 +180,8 @@ def _candidates(
 ) -> list[tuple[int, int, str, int]]:
     """Up to ``free`` due steps in admission order, none past its key's limit or its key's rate (``room``: the
     starts each key has left), counting the ones taken here."""
+    if room is None and (plain := statements.plain_due(pool, StepStatus.PENDING, now, free)) is not None:
+        return plain  # the usual case: one priority, no keys (two statements, their SQL built once)
     order = _order(pool, now)
     if not due.exclude(concurrency_key="").exists():  # no keys: no per-key counts to take
         return list(due.order_by(*order).values_list("id", "run_id", "path", "attempt")[:free])

@@ -10,12 +10,13 @@ conversions, so the rows read and written are exactly what the ORM would read an
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connections, router
 from django.utils import timezone
 
-from .models import Run, RunEvent, StepRun
+from .models import Pool, Run, RunEvent, StepRun
 from .models import Workflow as WorkflowRow
 
 _sql: dict[tuple, str] = {}  # (database alias, statement, shape) -> SQL
@@ -246,3 +247,110 @@ def insert_events(events: Sequence[RunEvent]) -> None:
         sql = _cached((alias, "insert_events", len(chunk)), build) if len(chunk) <= 16 else build()
         params = [field.get_db_prep_save(getattr(e, field.attname), connection) for e in chunk for field in fields]
         _execute(alias, sql, params)
+
+
+def pool_gate(pool: str, pending: str, priority: int) -> tuple[bool, int | None, bool] | None:
+    """The pool's (paused, runtime limit, whether a ``pending`` step of a priority above ``priority`` waits for
+    it) in one read; None when the pool has no row yet."""
+    alias = router.db_for_read(Pool)
+    connection = connections[alias]
+
+    def build() -> str:
+        qn = connection.ops.quote_name
+        return (
+            f"SELECT {qn('paused')}, {qn('limit')}, EXISTS(SELECT 1 FROM {qn(StepRun._meta.db_table)} "
+            f"WHERE {qn('pool')} = %s AND {qn('status')} = %s AND {qn('priority')} > %s) "
+            f"FROM {qn(Pool._meta.db_table)} WHERE {qn('name')} = %s"
+        )
+
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_cached((alias, "pool_gate"), build), [pool, pending, priority, pool])
+        row = cursor.fetchone()
+    return None if row is None else (bool(row[0]), row[1], bool(row[2]))
+
+
+def any_due(pool: str, pending: str, now: datetime) -> bool:
+    """Does a ``pending`` step of ``pool`` due by ``now`` exist? (one indexed read, no lock)"""
+    alias = router.db_for_read(StepRun)
+    connection = connections[alias]
+
+    def build() -> str:
+        qn = connection.ops.quote_name
+        return (
+            f"SELECT 1 FROM {qn(StepRun._meta.db_table)} WHERE {qn('pool')} = %s AND {qn('status')} = %s "
+            f"AND {qn('due_at')} <= %s LIMIT 1"
+        )
+
+    at = StepRun._meta.get_field("due_at").get_db_prep_value(now, connection)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_cached((alias, "any_due"), build), [pool, pending, at])
+        return cursor.fetchone() is not None
+
+
+def lock_pool(pool: str) -> tuple[bool, int | None, int] | None:
+    """The pool row's (paused, runtime limit, max_parallel), locked for the rest of the transaction
+    (``SELECT ... FOR UPDATE`` where the database has it; SQLite's transaction already holds the write lock)."""
+    alias = router.db_for_write(Pool)
+    connection = connections[alias]
+
+    def build() -> str:
+        qn = connection.ops.quote_name
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        return (
+            f"SELECT {qn('paused')}, {qn('limit')}, {qn('max_parallel')} FROM {qn(Pool._meta.db_table)} "
+            f"WHERE {qn('name')} = %s{lock}"
+        )
+
+    with connection.cursor() as cursor:
+        cursor.execute(_cached((alias, "lock_pool"), build), [pool])
+        row = cursor.fetchone()
+    return None if row is None else (bool(row[0]), row[1], row[2])
+
+
+def count_in(pool: str, statuses: Sequence[str]) -> int:
+    """Step runs of ``pool`` in one of ``statuses``."""
+    alias = router.db_for_read(StepRun)
+    connection = connections[alias]
+
+    def build() -> str:
+        qn = connection.ops.quote_name
+        return (
+            f"SELECT COUNT(*) FROM {qn(StepRun._meta.db_table)} WHERE {qn('pool')} = %s "
+            f"AND {qn('status')} IN ({', '.join(['%s'] * len(statuses))})"
+        )
+
+    with connection.cursor() as cursor:
+        cursor.execute(_cached((alias, "count_in", len(statuses)), build), [pool, *statuses])
+        return cursor.fetchone()[0]
+
+
+def plain_due(pool: str, pending: str, now: datetime, limit: int) -> list[tuple[int, int, str, int]] | None:
+    """Up to ``limit`` (id, run id, path, attempt) of ``pool``'s ``pending`` steps due by ``now``, in run order
+    (the fair index), when admission needs nothing more: every pending step has the same priority and none due
+    has a concurrency key. None otherwise (the caller orders by priority and counts keys)."""
+    alias = router.db_for_read(StepRun)
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    table, key, due_at = qn(StepRun._meta.db_table), qn("concurrency_key"), qn("due_at")
+    where = f"WHERE {qn('pool')} = %s AND {qn('status')} = %s"
+
+    def shape() -> str:
+        return (
+            f"SELECT MIN({qn('priority')}), MAX({qn('priority')}), "
+            f"MAX(CASE WHEN {due_at} <= %s AND {key} <> '' THEN 1 ELSE 0 END) FROM {table} {where}"
+        )
+
+    def rows() -> str:
+        return (
+            f"SELECT {qn('id')}, {qn('run_id')}, {qn('path')}, {qn('attempt')} FROM {table} {where} "
+            f"AND {due_at} <= %s ORDER BY {qn('run_id')}, {due_at}, {qn('id')} LIMIT %s"
+        )
+
+    at = StepRun._meta.get_field("due_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_cached((alias, "plain_due_shape"), shape), [at, pool, pending])
+        low, high, keyed = cursor.fetchone()
+        if low != high or keyed:
+            return None
+        cursor.execute(_cached((alias, "plain_due_rows"), rows), [pool, pending, at, limit])
+        return [tuple(row) for row in cursor.fetchall()]
