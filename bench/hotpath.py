@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from . import floor
 from .services import SIMPLE, Procs
 
 
@@ -108,11 +109,36 @@ def report(results: dict) -> str:
             f"foreach gap p50 one job per step {r['foreach_gap_p50']:.2f} ms "
             f"({r['foreach_gap_p50'] / r['chain_gap_p50']:.2f}x the chain's); eager {r['eager_gap_p50']:.2f} ms",
         ]
+        if r.get("floor"):
+            lines += _floor_lines(r["floor"], med(r["raw_cpu"]))
         if r.get("profile"):
             lines.append("py-spy, share of a worker's samples (inclusive): " + ", ".join(
                 f"{k} {v:.0%}" for k, v in r["profile"].items()))  # fmt: skip
         lines.append("")
     return "\n".join(lines)
+
+
+def _floor_lines(f: dict, raw_cpu: float) -> list[str]:
+    """``bench.floor``'s parts, CPU ms per step (median, min-max), in one process, and the ceiling they imply."""
+    med = statistics.median
+
+    def cell(name: str) -> str:
+        return f"{med(f[name]):.2f} ({min(f[name]):.2f}-{max(f[name]):.2f})"
+
+    rq, least = med(f["rq_job"]), med(f["least_orm"])
+    return [
+        "in one process (bench/floor.py), CPU ms per step: raw RQ job "
+        + cell("rq_job")
+        + "; ours, one job per step "
+        + cell("ours")
+        + "; ours without publication "
+        + cell("ours_unpublished")
+        + "; the least durable database "
+        "work, ORM " + cell("least_orm") + ", literal SQL " + cell("least_sql"),
+        f"ceiling of one job per step / raw RQ if all but that database work were free: ORM {rq / (rq + least):.2f}, "
+        f"literal SQL {rq / (rq + med(f['least_sql'])):.2f}; ours in one process {rq / med(f['ours']):.2f}; "
+        f"(multi-process raw RQ CPU {raw_cpu:.2f} ms)",
+    ]
 
 
 # --- inside the database's process ----------------------------------------------------------------------------
@@ -205,6 +231,7 @@ def _inner(args) -> int:
             out["eager_gap_p50"] = _foreach_gap(args.items)
         finally:
             eager.stop_all()
+        out["floor"] = floor.measure(min(args.runs, 60), lambda: _cpu([*_server_pids(), os.getpid()]), args.reps)
     finally:
         procs.stop_all()
     say(json.dumps({k: v for k, v in out.items() if k != "profile"}))
@@ -249,8 +276,12 @@ HOT = {  # label -> substrings of a frame ("function (file)") counted inclusivel
 def _profile(pid: int, seconds: float, runs: int, logs: Path) -> dict[str, float]:
     """py-spy on our worker ``pid`` while runs go through: share of samples per hot spot (``HOT``)."""
     from . import throughput
+    from .deps import _pip
 
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists() and (reason := _pip(sys.executable, ["py-spy>=0.3"])):
+        say(f"no profile: {reason}")
+        return {}
     raw = logs / "profile.txt"
     cmd = [py_spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(raw),
            "--nonblocking"]  # fmt: skip
