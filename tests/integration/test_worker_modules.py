@@ -16,6 +16,7 @@ FORBIDDEN = [
     "channels.generic", "channels.layers", "channels_redis",    # consumers; publishing imports the layer lazily
     "workflows.live.consumer", "workflows.web", "workflows.admin", "workflows.urls",
     "ninja",                                                    # the JSON API
+    "django.contrib.admin", "axes",                             # the demo's settings leave them out of workers
 ]  # fmt: skip
 
 
