@@ -1,13 +1,14 @@
 """Worker start-up audit: what a ``manage.py workflows_worker`` imports before its first step, by the resident memory
 and time each import adds.
 
-    python -m bench.worker_imports [--settings bench.settings] [--top 25] [--importtime FILE]
+    python -m bench.worker_imports [--settings bench.settings] [--top 25] [--steps N] [--importtime FILE]
 
 The worker runs as deployed (embedded Redis, SQLite in a temporary directory) with a hook on the interpreter's
 module loader (``_load_unlocked``, the function ``import`` calls to execute a module) that reads VmRSS and the
 clock around each module's execution. A module's *own* RSS and time are its inclusive figures less those of the
 modules it imported while executing (what ``python -X importtime`` calls self time); they are summed per
-top-level package. Once the worker has registered in Redis, the hook writes its table and the worker is killed.
+top-level package. Once the worker has registered in Redis (and, with ``--steps N``, has run N/5 runs of bench's
+5-step no-op chain: what the first steps import), the hook writes its table and the worker is killed.
 ``--importtime FILE`` also runs the same start-up under ``python -X importtime`` and writes its raw report there.
 """
 
@@ -61,12 +62,13 @@ trigger, out = os.environ.pop("AUDIT_TRIGGER"), os.environ.pop("AUDIT_OUT")
 
 
 def dump():
-    while not os.path.exists(trigger):
-        time.sleep(0.05)
-    data = {"rss": rss(), "modules": stats.copy()}
-    with open(out + ".tmp", "w") as f:
-        json.dump(data, f)
-    os.rename(out + ".tmp", out)
+    for n in range(2):  # at registration, then (with --steps) after the steps
+        while not os.path.exists(f"{trigger}.{n}"):
+            time.sleep(0.05)
+        data = {"rss": rss(), "modules": stats.copy()}
+        with open(f"{out}.tmp", "w") as f:
+            json.dump(data, f)
+        os.rename(f"{out}.tmp", f"{out}.{n}")
 
 
 threading.Thread(target=dump, daemon=True).start()
@@ -80,8 +82,30 @@ def _worker_env(work: Path, settings: str, redis_url: str) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": settings, "WORKFLOWS_VAR_DIR": str(work), "PYTHONUNBUFFERED": "1"}  # fmt: skip
 
 
-def audit(settings: str, importtime: Path | None = None) -> dict:
-    """{"rss": bytes at registration, "modules": {name: (own RSS bytes, own seconds)}} of one worker's start-up."""
+def _run_steps(steps: int, env: dict[str, str], proc) -> None:
+    """N/5 runs of ``bench.flows.noop5``, started from this process (its Django on the worker's settings)."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from workflows.models import RUN_TERMINAL, Run
+
+    from .flows import noop5
+
+    ids = [noop5.start({"value": i}).pk for i in range(steps // 5)]
+    wait_for(lambda: proc.check() and Run.objects.filter(pk__in=ids, status__in=RUN_TERMINAL).count() == len(ids),
+             600, what="the runs")  # fmt: skip
+
+
+def _dump(proc, trigger: Path, out: Path, n: int) -> dict:
+    Path(f"{trigger}.{n}").touch()
+    wait_for(lambda: proc.check() and Path(f"{out}.{n}").exists(), 60, what="the audit's table")
+    return json.loads(Path(f"{out}.{n}").read_text())
+
+
+def audit(settings: str, importtime: Path | None = None, steps: int = 0) -> dict:
+    """{"rss": bytes at registration, "modules": {name: (own RSS bytes, own seconds)}} of one worker's start-up;
+    with ``steps``: "rss" after them, "start_rss" at registration, "modules" those the steps imported."""
     with tempfile.TemporaryDirectory(prefix="worker-imports-") as tmp:
         work = Path(tmp)
         redis_proc, redis_url = start_redis(work / "redis")
@@ -96,9 +120,12 @@ def audit(settings: str, importtime: Path | None = None) -> dict:
                 env_audit = {"AUDIT_TRIGGER": str(trigger), "AUDIT_OUT": str(out)}
                 proc = procs.start("audit", sys.executable, "-c", BOOT, *args, env=env_audit)
                 procs._registered([proc], [name])
-                trigger.touch()
-                wait_for(lambda: proc.check() and out.exists(), 60, what="the audit's table")
-                data = json.loads(out.read_text())
+                data = _dump(proc, trigger, out, 0)
+                if steps:
+                    _run_steps(steps, env, proc)
+                    after = _dump(proc, trigger, out, 1)
+                    new = {k: v for k, v in after["modules"].items() if k not in data["modules"]}
+                    data = {"rss": after["rss"], "modules": new, "start_rss": data["rss"]}
                 if importtime is not None:
                     raw = procs.start("importtime", sys.executable, "-X", "importtime", "manage.py", *args[:-1],
                                       f"{name}-x")  # fmt: skip
@@ -127,14 +154,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", default="bench.settings")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--steps", type=int, default=0, help="measure after this many no-op steps")
     parser.add_argument("--importtime", type=Path, help="also write `python -X importtime`'s report here")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    data = audit(args.settings, args.importtime)
+    data = audit(args.settings, args.importtime, args.steps)
     rows = by_package(data["modules"])
     took = time.monotonic() - started
-    print(f"worker start-up ({args.settings}): {data['rss'] / 2**20:.1f} MB RSS at registration, "
-          f"{len(data['modules'])} modules; own RSS and time by top-level package (audit: {took:.0f} s)")  # fmt: skip
+    count, mb = len(data["modules"]), data["rss"] / 2**20
+    if args.steps:
+        start = data["start_rss"] / 2**20
+        print(f"worker ({args.settings}): {start:.1f} MB RSS at registration, {mb:.1f} MB after {args.steps} "
+              f"no-op steps; the {count} modules the steps imported, own RSS and time by top-level package "
+              f"(audit: {took:.0f} s)")  # fmt: skip
+    else:
+        print(f"worker start-up ({args.settings}): {mb:.1f} MB RSS at registration, {count} modules; own RSS and "
+              f"time by top-level package (audit: {took:.0f} s)")  # fmt: skip
     print(f"  {'package':<28} {'MB':>6} {'ms':>7} {'modules':>8}")
     for package, mb, ms, count in rows[: args.top]:
         print(f"  {package:<28} {mb:6.1f} {ms:7.0f} {count:8d}")
