@@ -70,11 +70,14 @@ if _env_flag("HTTPS"):  # one switch for a site served over HTTPS (SECURITY.md: 
 # Worker processes (and the recovery loop) serve no pages: they leave out ninja's app too (its static files and
 # templates are for the API docs page; importing it loads django.test, unittest and more: ~4 MB per worker).
 WORKER_PROCESS = sys.argv[1:2] in (["workflows_worker"], ["workflows_recover"], ["rqworker"])
+# Ours (which run only the app's system checks, not the URLs') leave out the admin and axes (login throttling) apps
+# too: ~1.4 MB and 37 modules per worker (python -m bench.worker_imports). django-rq's runs every check: it keeps them.
+LEAN_WORKER = sys.argv[1:2] in (["workflows_worker"], ["workflows_recover"])
 INSTALLED_APPS = [
     *(["daphne"] if sys.argv[1:2] == ["runserver"] else []),
     # the admin without its autodiscovery at start-up: project/urls.py registers the apps' admin modules, so that
     # worker processes, which load no URLs, import none of them (nor the views and libraries those import)
-    "django.contrib.admin.apps.SimpleAdminConfig",
+    *([] if LEAN_WORKER else ["django.contrib.admin.apps.SimpleAdminConfig"]),
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -83,7 +86,7 @@ INSTALLED_APPS = [
     "channels",
     "django_rq",
     *([] if WORKER_PROCESS else ["ninja"]),  # the API docs page serves its Swagger UI from ninja's static files
-    "axes",
+    *([] if LEAN_WORKER else ["axes"]),
     "workflows",
     "examples",
 ]

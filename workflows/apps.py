@@ -15,6 +15,7 @@ class WorkflowsConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         from . import checks, conf, engine, metrics, tracing  # noqa: F401  (checks: registers the system checks)
+        from .agents import checks as agent_checks  # noqa: F401  (agent paths, resolved by manage.py check)
         from .agents import sinks
         from .definition import ports
         from .engine import dispatch, publication

@@ -79,9 +79,10 @@ def refund(order_id: str, amount: float) -> str:
     return f"refunded {amount:g} on {order_id}"
 
 
+# named by its import path (the other agents here are given as Agents): the tests cover both forms
 answer = agent_step(
-    support, id="answer", prompt=lambda c: c.data.model_dump_json(), pool="default", approval={"refund"}, retries=3,
-    backoff=0.01,
+    "tests.testapp.agent_flows:support", id="answer", prompt=lambda c: c.data.model_dump_json(), pool="default",
+    approval={"refund"}, retries=3, backoff=0.01,
 )  # fmt: skip
 support_flow = Workflow("agent-support", input=Ticket).then(answer).commit()
 

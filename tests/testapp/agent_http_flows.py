@@ -55,7 +55,11 @@ def reserve(item: str, count: int) -> str:
     return f"reserved {count} {item}"
 
 
-desk_step = agent_step(desk, id="desk", prompt=lambda c: c.data.question, retries=6, backoff=0.05, max_turns=10)
+# the agent named by its import path (``patient`` below is given as an Agent): the tests cover both forms
+desk_step = agent_step(
+    "tests.testapp.agent_http_flows:desk", id="desk", prompt=lambda c: c.data.question, retries=6, backoff=0.05,
+    max_turns=10,
+)  # fmt: skip
 desk_flow = Workflow("agent-desk", input=Question).then(desk_step).commit()
 
 

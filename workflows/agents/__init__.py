@@ -1,7 +1,7 @@
 """Agents on the workflow engine: ``agent_step`` runs a pydantic-ai agent as a durable step.
 
-The names below load on first use (PEP 562), so importing ``workflows.agents.sinks`` at start-up loads no
-pydantic-ai in processes that never run an agent.
+The names below load on first use (PEP 562), and none of them imports pydantic-ai until an agent step runs
+(``step``): a process that registers agent workflows but runs none of their agent steps never loads it.
 """
 
 from __future__ import annotations
@@ -11,10 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .durable import NonDeterministicAgent, TokenBudgetExceeded, TurnLimitExceeded
+    from .source import AgentPathError
     from .step import Decision, agent_step
 
-__all__ = ["Decision", "NonDeterministicAgent", "TokenBudgetExceeded", "TurnLimitExceeded", "agent_step"]
-_HOMES = {"Decision": ".step", "agent_step": ".step"} | dict.fromkeys(__all__[1:4], ".durable")
+__all__ = [
+    "AgentPathError",
+    "Decision",
+    "NonDeterministicAgent",
+    "TokenBudgetExceeded",
+    "TurnLimitExceeded",
+    "agent_step",
+]
+_HOMES = {"AgentPathError": ".source", "Decision": ".step", "agent_step": ".step"}
+_HOMES |= dict.fromkeys(["NonDeterministicAgent", "TokenBudgetExceeded", "TurnLimitExceeded"], ".durable")
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ from django.db import connections
 from django.utils.module_loading import import_string
 
 from workflows import checks, conf, metrics
+from workflows.live import lean_layer
 from workflows.runtime import dispatch, heartbeats
 from workflows.runtime.worker import graceful
 
@@ -41,6 +42,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         metrics.metrics()  # with WORKFLOWS["METRICS"]: set up before forking, so that work horses share the directory
+        lean_layer.preload()  # the channel layer without cryptography (6.6 MB), unless it encrypts
         cls = graceful(import_string(options["worker_class"]) if options["worker_class"] else conf.worker_class())
         queues = [dispatch.get_queue(q) for q in options["queues"] or conf.queue_names()]
         self.worker = None
