@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists
 from django.utils import timezone
 
 from .. import conf
+from ..store import handoff_statements
 from ..store.journal import Journal
-from ..store.models import Pool, StepRun, StepStatus
+from ..store.models import StepRun, StepStatus
 from . import dispatch, pools
 from .core import running_fields
 
@@ -50,9 +50,10 @@ def may_hand_over(pool: str, priority: int) -> bool:
     settings = conf.pools().get(pool)
     if settings is None or settings.rate or settings.key_rate or settings.tokens:
         return False
-    higher = StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, priority__gt=priority)
-    row = Pool.objects.filter(name=pool).annotate(higher=Exists(higher)).values_list("paused", "limit", "higher")
-    paused, limit, waits = row.first() or (False, None, higher.exists())  # one query: the row exists once admitted
+    row = handoff_statements.pool_handoff(pool, priority)  # one read, its SQL built once
+    if row is None:  # the pool's row exists once a step of it was admitted
+        row = False, None, StepRun.objects.filter(pool=pool, status=StepStatus.PENDING, priority__gt=priority).exists()
+    paused, limit, waits = row
     if paused or waits:
         return False
     return limit is None or pools.busy(pool) < limit
