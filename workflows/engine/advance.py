@@ -15,7 +15,7 @@ from ..exceptions import InvalidInput
 from ..store import handoff_statements, statements, values
 from ..store.conversations import SUBSTEP_KINDS
 from ..store.journal import Journal
-from ..store.models import RUN_ACTIVE, STEP_OPEN, InboundEvent, Run, StepRun, StepStatus
+from ..store.models import RUN_ACTIVE, STEP_OPEN, InboundEvent, Run, RunEvent, StepRun, StepStatus
 from ..store.workflow_rows import row_for
 from . import handoff, policy
 from .core import (
@@ -272,17 +272,23 @@ def _foreach_next(run: Run, block: Block, journal: Journal) -> bool | None:
     finishing step's slot if it may take it). Whether items are still open; None: not known, ask the rows.
 
     Between two items, no row of the block is counted and no statement compiled (``store.handoff_statements``):
-    progress from the journal, the next item released by one statement. Items with a concurrency key (their
-    own key decides whether they may take the slot) or nested workflows, and a database without ``RETURNING``,
-    take the general path (``_foreach_counted``)."""
+    the next item is released by one statement, which also reads the block's last progress from the journal.
+    Items with a concurrency key (their own key decides whether they may take the slot) or nested workflows, and
+    a database without ``RETURNING``, take the general path (``_foreach_counted``)."""
     node = block.nodes[0]
-    known = _progress(run, block, journal)
-    if known is None or node.kind != "step" or policy.key(node)[0] is not None or not statements.can_return():
+    if node.kind != "step" or policy.key(node)[0] is not None or not statements.can_return():
         return _foreach_counted(run, block, journal)
-    completed, total = known[0] + 1, known[1]
-    journal.add("foreach_progress", block.id, completed=completed, total=total)
+    journal.add("foreach_progress", block.id)  # first, as ever; its counts are known once the next is released
+    event = journal.events[-1]
     slot = handoff.fields_for(journal, policy.pool(node), "", node.step.isolated)
-    sr = handoff_statements.release_next(run.pk, block.index, slot or {"due_at": timezone.now()})
+    released = handoff_statements.release_next(run.pk, block.index, block.id, slot or {"due_at": timezone.now()})
+    sr, known = released or (None, None)
+    known = _progress(block, journal, event) or known or handoff_statements.progress(run.pk, block.id)
+    if known is None:  # not seen (entering the block journals its first progress): count the rows
+        completed, total, _ = _counted(run, block)
+    else:
+        completed, total = known[0] + 1, known[1]
+    event.data = {"completed": completed, "total": total}
     if sr is None:  # every item was released (or one of another pool waits: a settings deploy moved it)
         waiting = StepRun.objects.filter(run=run, block=block.index, kind="step", status=StepStatus.PENDING)
         waiting = waiting.filter(due_at=None).order_by("index").first()
@@ -298,28 +304,35 @@ def _foreach_next(run: Run, block: Block, journal: Journal) -> bool | None:
     return True
 
 
-def _progress(run: Run, block: Block, journal: Journal) -> tuple[int, int] | None:
-    """The block's last journaled (completed, total): this transaction's if it journaled one, else the stored."""
-    for event in reversed([*journal._written, *journal.events]):
+def _progress(block: Block, journal: Journal, this: RunEvent) -> tuple[int, int] | None:
+    """The block's (completed, total) journaled before ``this`` event in this transaction (not stored yet)."""
+    earlier = [e for e in [*journal._written, *journal.events] if e is not this]
+    for event in reversed(earlier):
         if event.kind == "foreach_progress" and event.step == block.id:
             return event.data["completed"], event.data["total"]
-    return handoff_statements.progress(run.pk, block.id)
+    return None
 
 
-def _foreach_counted(run: Run, block: Block, journal: Journal) -> bool:
-    """``_foreach_next`` by counting the block's rows: one read of its counts, one of the next item."""
-    rows = StepRun.objects.filter(run=run, block=block.index)
+def _counted(run: Run, block: Block) -> tuple[int, int, int]:
+    """(completed, total, open) of the block, counting its rows."""
     items = ~Q(kind__in=SUBSTEP_KINDS)
-    counts = rows.aggregate(
+    counts = StepRun.objects.filter(run=run, block=block.index).aggregate(
         total=Count("pk", filter=items & Q(attempt=1)),
         completed=Count("pk", filter=items & Q(status=StepStatus.SUCCEEDED)),
         open=Count("pk", filter=Q(status__in=STEP_OPEN)),  # releasing the next item leaves it open
     )
-    journal.add("foreach_progress", block.id, completed=counts["completed"], total=counts["total"])
-    waiting = rows.filter(items, status=StepStatus.PENDING, due_at=None).order_by("index").first()
+    return counts["completed"], counts["total"], counts["open"]
+
+
+def _foreach_counted(run: Run, block: Block, journal: Journal) -> bool:
+    """``_foreach_next`` by counting the block's rows: one read of its counts, one of the next item."""
+    completed, total, still_open = _counted(run, block)
+    journal.add("foreach_progress", block.id, completed=completed, total=total)
+    rows = StepRun.objects.filter(run=run, block=block.index).exclude(kind__in=SUBSTEP_KINDS)
+    waiting = rows.filter(status=StepStatus.PENDING, due_at=None).order_by("index").first()
     if waiting:
         release(run, block.nodes[0], waiting, journal)
-    return counts["open"] > 0
+    return still_open > 0
 
 
 def _loop_next(run: Run, graph: Graph, block: Block, sr: StepRun, journal: Journal) -> None:

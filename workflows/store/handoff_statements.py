@@ -9,7 +9,7 @@ items about 2 ms of the 4.5 ms between one item's end and the next one's start, 
   goes through ``advance.after_success``, which journals the block's progress under the run's lock.
 - ``release_next``: the next unreleased item (pending, no due time: items are created in input order, so the
   lowest id is the lowest index) is released, or given the finishing step's slot, by one ``UPDATE`` that
-  returns its row: no sort, no second statement.
+  returns its row and the block's last progress: no sort, no second statement.
 - ``pool_handoff``: a pool's pause, runtime limit and whether a step of higher priority waits, in one read.
 """
 
@@ -24,31 +24,38 @@ from .models import Pool, RunEvent, StepRun, StepStatus
 from .statements import _cached, _instance
 
 
+def _last_progress(qn) -> str:
+    """SQL of the data of a block's last ``foreach_progress`` event; params: run id, kind, block id."""
+    return (
+        f"SELECT {qn('data')} FROM {qn(RunEvent._meta.db_table)} WHERE {qn('run_id')} = %s AND {qn('kind')} = %s "
+        f"AND {qn('step')} = %s ORDER BY {qn('seq')} DESC LIMIT 1"
+    )
+
+
+def _counts(data: Any) -> tuple[int, int] | None:
+    if data is None:
+        return None
+    data = json.loads(data) if isinstance(data, str | bytes) else data
+    return int(data["completed"]), int(data["total"])
+
+
 def progress(run_id: int, block_id: str) -> tuple[int, int] | None:
     """(completed, total) of foreach ``block_id`` as its last journaled ``foreach_progress`` says; None if none."""
     alias = router.db_for_read(RunEvent)
     connection = connections[alias]
-
-    def build() -> str:
-        qn = connection.ops.quote_name
-        return (
-            f"SELECT {qn('data')} FROM {qn(RunEvent._meta.db_table)} WHERE {qn('run_id')} = %s AND {qn('kind')} = %s "
-            f"AND {qn('step')} = %s ORDER BY {qn('seq')} DESC LIMIT 1"
-        )
-
-    sql = _cached((alias, "foreach_progress"), build)
+    sql = _cached((alias, "foreach_progress"), lambda: _last_progress(connection.ops.quote_name))
     with connection.cursor() as cursor:
         cursor.execute(sql, [run_id, "foreach_progress", block_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    data = json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
-    return int(data["completed"]), int(data["total"])
+    return None if row is None else _counts(row[0])
 
 
-def release_next(run_id: int, block: int, fields: dict[str, Any]) -> StepRun | None:
-    """Set ``fields`` on the next unreleased item (``kind`` "step") of foreach ``block`` and return its row; None
-    when every item is released. Call under the run's lock (the only writer of unreleased items)."""
+def release_next(
+    run_id: int, block: int, block_id: str, fields: dict[str, Any]
+) -> tuple[StepRun, tuple[int, int] | None] | None:
+    """Set ``fields`` on the next unreleased item (``kind`` "step") of foreach ``block`` (``block_id``); its row
+    and the block's (completed, total) before this transaction (``progress``). None when every item is released.
+    Call under the run's lock (the only writer of unreleased items)."""
     alias = router.db_for_write(StepRun)
     connection = connections[alias]
     meta = StepRun._meta
@@ -64,15 +71,18 @@ def release_next(run_id: int, block: int, fields: dict[str, Any]) -> StepRun | N
             f"SELECT {qn('id')} FROM {table} WHERE {qn('run_id')} = %s AND {qn('block')} = %s AND {unreleased} "
             f"AND {qn('kind')} = %s ORDER BY {qn('id')} LIMIT 1"
         )
-        return f"UPDATE {table} SET {sets} WHERE {qn('id')} = ({first}) AND {unreleased} RETURNING {columns}"
+        return (
+            f"UPDATE {table} SET {sets} WHERE {qn('id')} = ({first}) AND {unreleased} "
+            f"RETURNING {columns}, ({_last_progress(qn)})"
+        )
 
     sql = _cached((alias, "release_next", names), build)
     params = [meta.get_field(f).get_db_prep_save(v, connection) for f, v in fields.items()]
     pending = StepStatus.PENDING
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, run_id, block, pending, "step", pending])
+        cursor.execute(sql, [*params, run_id, block, pending, "step", pending, run_id, "foreach_progress", block_id])
         row = cursor.fetchone()
-    return None if row is None else _instance(StepRun, alias, row)
+    return None if row is None else (_instance(StepRun, alias, row[:-1]), _counts(row[-1]))
 
 
 def pool_handoff(pool: str, priority: int) -> tuple[bool, int | None, bool] | None:
