@@ -12,10 +12,10 @@ from .. import tracing
 from ..definition.context import Context
 from ..definition.schema import jsonable
 from ..exceptions import InvalidInput
-from ..store import statements, values
+from ..store import handoff_statements, statements, values
 from ..store.conversations import SUBSTEP_KINDS
 from ..store.journal import Journal
-from ..store.models import RUN_ACTIVE, STEP_OPEN, InboundEvent, Run, StepRun, StepStatus
+from ..store.models import RUN_ACTIVE, STEP_OPEN, InboundEvent, Run, RunEvent, StepRun, StepStatus
 from ..store.workflow_rows import row_for
 from . import handoff, policy
 from .core import (
@@ -256,19 +256,8 @@ def after_success(run: Run, graph: Graph, sr: StepRun, journal: Journal) -> None
     if block.kind == "loop":
         return _loop_next(run, graph, block, sr, journal)
     still_open = None
-    if block.kind == "foreach":  # one read of the block's counts, one of the next item (between two items)
-        rows = StepRun.objects.filter(run=run, block=block.index)
-        items = ~Q(kind__in=SUBSTEP_KINDS)
-        counts = rows.aggregate(
-            total=Count("pk", filter=items & Q(attempt=1)),
-            completed=Count("pk", filter=items & Q(status=StepStatus.SUCCEEDED)),
-            open=Count("pk", filter=Q(status__in=STEP_OPEN)),  # releasing the next item leaves it open
-        )
-        journal.add("foreach_progress", block.id, completed=counts["completed"], total=counts["total"])
-        still_open = counts["open"] > 0
-        waiting = rows.filter(items, status=StepStatus.PENDING, due_at=None).order_by("index").first()
-        if waiting:
-            release(run, block.nodes[0], waiting, journal)
+    if block.kind == "foreach":
+        still_open = _foreach_next(run, block, journal)
     if block.kind == "step":  # its one node succeeded: the block is done, with that node's output
         enter(run, graph, block.index + 1, sr.output, journal, values.output_root(sr))
     elif still_open is None:
@@ -276,6 +265,74 @@ def after_success(run: Run, graph: Graph, sr: StepRun, journal: Journal) -> None
     if block.kind != "step" and not still_open:
         data, ref = block_output_ref(run, graph, block.index)
         enter(run, graph, block.index + 1, data, journal, ref)
+
+
+def _foreach_next(run: Run, block: Block, journal: Journal) -> bool | None:
+    """An item of foreach ``block`` succeeded: journal the block's progress and release its next item (to the
+    finishing step's slot if it may take it). Whether items are still open; None: not known, ask the rows.
+
+    Between two items, no row of the block is counted and no statement compiled (``store.handoff_statements``):
+    the next item is released by one statement, which also reads the block's last progress from the journal.
+    Items with a concurrency key (their own key decides whether they may take the slot) or nested workflows, and
+    a database without ``RETURNING``, take the general path (``_foreach_counted``)."""
+    node = block.nodes[0]
+    if node.kind != "step" or policy.key(node)[0] is not None or not statements.can_return():
+        return _foreach_counted(run, block, journal)
+    journal.add("foreach_progress", block.id)  # first, as ever; its counts are known once the next is released
+    event = journal.events[-1]
+    slot = handoff.fields_for(journal, policy.pool(node), "", node.step.isolated)
+    released = handoff_statements.release_next(run.pk, block.index, block.id, slot or {"due_at": timezone.now()})
+    sr, known = released or (None, None)
+    known = _progress(block, journal, event) or known or handoff_statements.progress(run.pk, block.id)
+    if known is None:  # not seen (entering the block journals its first progress): count the rows
+        completed, total, _ = _counted(run, block)
+    else:
+        completed, total = known[0] + 1, known[1]
+    event.data = {"completed": completed, "total": total}
+    if sr is None:  # every item was released (or one of another pool waits: a settings deploy moved it)
+        waiting = StepRun.objects.filter(run=run, block=block.index, kind="step", status=StepStatus.PENDING)
+        waiting = waiting.filter(due_at=None).order_by("index").first()
+        if waiting:
+            release(run, node, waiting, journal)
+        return True if waiting or completed < total else None  # None: the rows say whether the block is done
+    sr.run = run
+    if slot:
+        handoff.taken(journal, sr)
+    else:
+        journal.add("step_pending", sr.path, attempt=sr.attempt)
+        pump_after_commit({sr.pool})
+    return True
+
+
+def _progress(block: Block, journal: Journal, this: RunEvent) -> tuple[int, int] | None:
+    """The block's (completed, total) journaled before ``this`` event in this transaction (not stored yet)."""
+    earlier = [e for e in [*journal._written, *journal.events] if e is not this]
+    for event in reversed(earlier):
+        if event.kind == "foreach_progress" and event.step == block.id:
+            return event.data["completed"], event.data["total"]
+    return None
+
+
+def _counted(run: Run, block: Block) -> tuple[int, int, int]:
+    """(completed, total, open) of the block, counting its rows."""
+    items = ~Q(kind__in=SUBSTEP_KINDS)
+    counts = StepRun.objects.filter(run=run, block=block.index).aggregate(
+        total=Count("pk", filter=items & Q(attempt=1)),
+        completed=Count("pk", filter=items & Q(status=StepStatus.SUCCEEDED)),
+        open=Count("pk", filter=Q(status__in=STEP_OPEN)),  # releasing the next item leaves it open
+    )
+    return counts["completed"], counts["total"], counts["open"]
+
+
+def _foreach_counted(run: Run, block: Block, journal: Journal) -> bool:
+    """``_foreach_next`` by counting the block's rows: one read of its counts, one of the next item."""
+    completed, total, still_open = _counted(run, block)
+    journal.add("foreach_progress", block.id, completed=completed, total=total)
+    rows = StepRun.objects.filter(run=run, block=block.index).exclude(kind__in=SUBSTEP_KINDS)
+    waiting = rows.filter(status=StepStatus.PENDING, due_at=None).order_by("index").first()
+    if waiting:
+        release(run, block.nodes[0], waiting, journal)
+    return still_open > 0
 
 
 def _loop_next(run: Run, graph: Graph, block: Block, sr: StepRun, journal: Journal) -> None:
