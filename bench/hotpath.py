@@ -11,6 +11,7 @@ of its own on a fresh migrated database (PostgreSQL: a throwaway durable cluster
   user + system time of every process involved (workers, Redis, the PostgreSQL server and its backends, this
   driver) over the measured interval, divided by the steps (jobs).
 - handoff: runs of ``bench-stamp5`` one at a time; p50 from a step's body returning to the next body starting.
+  Beside it RQ's own handoff: from enqueueing a raw job to its body starting on the idle raw workers.
 - foreach gap: one run of ``bench-foreach`` (no-op items, 10 at once): per worker, from one item's
   ``finished_at`` to the next item's ``started_at`` on that worker; beside it the chain's handoff by the same
   StepRun timestamps. Once with one job per step, once with eager workers (``EAGER_SECONDS`` 1).
@@ -105,7 +106,8 @@ def report(results: dict) -> str:
             f"CPU per step: ours {med(r['ours_cpu']):.2f} ms, raw RQ {med(r['raw_cpu']):.2f} ms, "
             f"ratio {med(cpu):.2f} ({min(cpu):.2f}-{max(cpu):.2f})",
             f"handoff p50 (return -> start) {r['handoff_p50']:.2f} ms; "
-            f"by StepRun timestamps {r['chain_gap_p50']:.2f} ms",
+            f"by StepRun timestamps {r['chain_gap_p50']:.2f} ms; raw RQ's own, enqueue -> body start "
+            f"{r.get('rq_start_p50', float('nan')):.2f} ms",
             f"foreach gap p50 one job per step {r['foreach_gap_p50']:.2f} ms "
             f"({r['foreach_gap_p50'] / r['chain_gap_p50']:.2f}x the chain's); eager {r['eager_gap_p50']:.2f} ms",
         ]
@@ -194,7 +196,7 @@ def _inner(args) -> int:
     from django.conf import settings
 
     from . import throughput
-    from .rawrq import QUEUE, measure
+    from .rawrq import QUEUE, measure, start_latency
 
     logs = Path(os.environ["HOTPATH_LOGS"])
     conn = redis.Redis.from_url(settings.REDIS_URL)
@@ -216,6 +218,7 @@ def _inner(args) -> int:
             out["raw_cpu"].append(cpu / steps * 1000)
             say(f"rep {rep + 1}: ours {out['ours'][-1]:.1f} steps/s {out['ours_cpu'][-1]:.2f} ms CPU; "
                 f"raw {out['raw'][-1]:.1f} jobs/s {out['raw_cpu'][-1]:.2f} ms CPU")  # fmt: skip
+        out["rq_start_p50"] = statistics.median(start_latency(conn, settings.REDIS_URL))
         procs.stop(raw)
         handoff = throughput._handoff(args.handoff_runs, 300)
         out["handoff_p50"] = statistics.median(handoff["return_start"])

@@ -65,3 +65,32 @@ def measure_jobs(conn, names: list[str], func: str, args: list[tuple], timeout: 
             raise TimeoutError(f"raw RQ: {done_count(conn, names) - before}/{len(args)} jobs after {timeout}s")
         time.sleep(0.002)
     return time.perf_counter() - started
+
+
+def stamp(url: str, key: str) -> None:
+    """The job of the handoff comparison: record when its body starts (wall clock, in Redis)."""
+    import redis
+
+    redis.Redis.from_url(url).set(key, repr(time.time()))
+
+
+def start_latency(conn, url: str, samples: int = 30, timeout: float = 60) -> list[float]:
+    """Milliseconds from enqueueing a job to its body starting, on idle raw RQ workers: RQ's own handoff."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    queue = Queue(QUEUE, connection=conn, serializer=JSONSerializer)
+    out = []
+    for i in range(samples):
+        key = f"bench-start-latency-{i}-{time.monotonic_ns()}"
+        sent = time.time()
+        queue.enqueue("bench.rawrq.stamp", url, key, job_timeout=-1, result_ttl=0)
+        deadline = time.monotonic() + timeout
+        while (at := conn.get(key)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("raw RQ: a stamp job did not start")
+            time.sleep(0.0005)
+        out.append((float(at) - sent) * 1000)
+        conn.delete(key)
+        time.sleep(0.05)  # the workers are idle again, as in the handoff measure
+    return out
