@@ -45,7 +45,7 @@ def lock(pool: str) -> Pool:
 
 
 def busy(pool: str) -> int:
-    return statements.count_in(pool, tuple(STEP_HOLDS_SLOT))
+    return statements.count_in(pool, STEP_HOLDS_SLOT)
 
 
 def busy_of_key(pool: str, key: str) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import connections, router
 
 from .models import RunEvent, StepRun, StepStatus
-from .statements import _cached, _instance
+from .statements import _cached, _columns, _fetch_one, _instance
 
 
 def _last_progress(qn) -> str:
@@ -43,9 +43,7 @@ def progress(run_id: int, block_id: str) -> tuple[int, int] | None:
     alias = router.db_for_read(RunEvent)
     connection = connections[alias]
     sql = _cached((alias, "foreach_progress"), lambda: _last_progress(connection.ops.quote_name))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id, "foreach_progress", block_id])
-        row = cursor.fetchone()
+    row = _fetch_one(alias, sql, [run_id, "foreach_progress", block_id])
     return None if row is None else _counts(row[0])
 
 
@@ -64,7 +62,7 @@ def release_next(
         qn = connection.ops.quote_name
         table = qn(meta.db_table)
         sets = ", ".join(f"{qn(meta.get_field(f).column)} = %s" for f in names)
-        columns = ", ".join(qn(f.column) for f in meta.concrete_fields)
+        columns = _columns(StepRun, qn)
         unreleased = f"{qn('status')} = %s AND {qn('due_at')} IS NULL"
         first = (
             f"SELECT {qn('id')} FROM {table} WHERE {qn('run_id')} = %s AND {qn('block')} = %s AND {unreleased} "
@@ -78,7 +76,7 @@ def release_next(
     sql = _cached((alias, "release_next", names), build)
     params = [meta.get_field(f).get_db_prep_save(v, connection) for f, v in fields.items()]
     pending = StepStatus.PENDING
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, run_id, block, pending, "step", pending, run_id, "foreach_progress", block_id])
-        row = cursor.fetchone()
+    row = _fetch_one(
+        alias, sql, [*params, run_id, block, pending, "step", pending, run_id, "foreach_progress", block_id]
+    )
     return None if row is None else (_instance(StepRun, alias, row[:-1]), _counts(row[-1]))

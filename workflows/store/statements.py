@@ -35,6 +35,17 @@ def _execute(alias: str, sql: str, params: Sequence[Any]) -> int:
         return cursor.rowcount
 
 
+def _fetch_one(alias: str, sql: str, params: Sequence[Any]) -> tuple | None:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _columns(model, qn) -> str:
+    """Every column of ``model``, quoted, in field order (what ``_instance`` reads back)."""
+    return ", ".join(qn(f.column) for f in model._meta.concrete_fields)
+
+
 _locks: dict[str, tuple] = {}  # database alias -> (SQL, compiler, converters, field names) of lock_run
 
 
@@ -99,7 +110,7 @@ def start_step_of(step_run_id: int, status: str, pending: str, running: str) -> 
     run_t, step_t = qn(Run._meta.db_table), qn(StepRun._meta.db_table)
 
     def build() -> str:
-        columns = ", ".join(qn(f.column) for f in Run._meta.concrete_fields)
+        columns = _columns(Run, qn)
         started, seq = qn("started_at"), qn("last_seq")
         return (
             f"UPDATE {run_t} SET {seq} = {seq} + CASE WHEN {started} IS NULL THEN 2 ELSE 1 END, "
@@ -131,7 +142,7 @@ def set_step_returning(step_run_id: int, expect: str, fields: dict[str, Any]) ->
     def build() -> str:
         qn = connection.ops.quote_name
         sets = ", ".join(f"{qn(meta.get_field(f).column)} = %s" for f in names)
-        columns = ", ".join(qn(f.column) for f in meta.concrete_fields)
+        columns = _columns(StepRun, qn)
         return (
             f"UPDATE {qn(meta.db_table)} SET {sets} WHERE {qn(meta.pk.column)} = %s AND {qn('status')} = %s "
             f"RETURNING {columns}"
@@ -263,9 +274,7 @@ def pool_gate(pool: str, pending: str, priority: int) -> tuple[bool, int | None,
             f"FROM {qn(Pool._meta.db_table)} WHERE {qn('name')} = %s"
         )
 
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_cached((alias, "pool_gate"), build), [pool, pending, priority, pool])
-        row = cursor.fetchone()
+    row = _fetch_one(alias, _cached((alias, "pool_gate"), build), [pool, pending, priority, pool])
     return None if row is None else (bool(row[0]), row[1], bool(row[2]))
 
 
@@ -282,9 +291,7 @@ def any_due(pool: str, pending: str, now: datetime) -> bool:
         )
 
     at = StepRun._meta.get_field("due_at").get_db_prep_value(now, connection)
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_cached((alias, "any_due"), build), [pool, pending, at])
-        return cursor.fetchone() is not None
+    return _fetch_one(alias, _cached((alias, "any_due"), build), [pool, pending, at]) is not None
 
 
 def lock_pool(pool: str) -> tuple[bool, int | None, int] | None:
@@ -301,9 +308,7 @@ def lock_pool(pool: str) -> tuple[bool, int | None, int] | None:
             f"WHERE {qn('name')} = %s{lock}"
         )
 
-    with connection.cursor() as cursor:
-        cursor.execute(_cached((alias, "lock_pool"), build), [pool])
-        row = cursor.fetchone()
+    row = _fetch_one(alias, _cached((alias, "lock_pool"), build), [pool])
     return None if row is None else (bool(row[0]), row[1], row[2])
 
 
@@ -319,9 +324,7 @@ def count_in(pool: str, statuses: Sequence[str]) -> int:
             f"AND {qn('status')} IN ({', '.join(['%s'] * len(statuses))})"
         )
 
-    with connection.cursor() as cursor:
-        cursor.execute(_cached((alias, "count_in", len(statuses)), build), [pool, *statuses])
-        return cursor.fetchone()[0]
+    return _fetch_one(alias, _cached((alias, "count_in", len(statuses)), build), [pool, *statuses])[0]
 
 
 def plain_due(pool: str, pending: str, now: datetime, limit: int) -> list[tuple[int, int, str, int]] | None:
